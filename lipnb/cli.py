@@ -1,0 +1,40 @@
+"""``python -m lipnb <command>``: one sub-command per stage of the pipeline.
+
+Each command lives in its own module that defines ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs, so that
+``lipnb evaluate`` starts without importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help)
+COMMANDS = {
+    "evaluate": ("lipnb.metrics.cli", "score a results folder against DAVIS ground truth (J&F)"),
+    "reproduce": ("lipnb.reproduce", "run the reproduction for a profile into results/<profile>/"),
+}
+
+
+def _build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, object | None]:
+    parser = argparse.ArgumentParser(prog="lipnb", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    chosen = None
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if argv and argv[0] == name:  # import only the module whose command runs
+            chosen = importlib.import_module(module_name)
+            chosen.add_arguments(p)
+    return parser, chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, module = _build_parser(argv)
+    args = parser.parse_args(argv)
+    if module is None:
+        parser.print_help()
+        return 2
+    return int(module.run(args) or 0)

@@ -1,0 +1,28 @@
+"""Where data lives: the shared development copies and the project's own folders.
+
+``LIPNB_SHARED`` overrides the shared data folder (default: ``../shared/data`` beside the
+repository); ``LIPNB_DAVIS2016`` and ``LIPNB_COCO`` override the single datasets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "results"
+DATA_DIR = REPO_ROOT / "data"
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("LIPNB_SHARED", REPO_ROOT.parent / "shared" / "data"))
+
+
+def davis2016_root() -> Path:
+    """DAVIS 2016 as shipped in ``../shared/data/davis2016`` (240p frames, 480p val masks)."""
+    return Path(os.environ.get("LIPNB_DAVIS2016", shared_data_dir() / "davis2016"))
+
+
+def coco_root() -> Path:
+    """The tiny COCO 2017 subset (``annotations/``, ``train2017/``, ``val2017/``)."""
+    return Path(os.environ.get("LIPNB_COCO", shared_data_dir() / "coco_tiny"))

@@ -14,6 +14,7 @@ import sys
 # command -> (module, one-line help)
 COMMANDS = {
     "evaluate": ("lipnb.metrics.cli", "score a results folder against DAVIS ground truth (J&F)"),
+    "train": ("lipnb.train.cli", "pre-train or fine-tune LIP (COCO / DAVIS / procedural data)"),
     "reproduce": ("lipnb.reproduce", "run the reproduction for a profile into results/<profile>/"),
 }
 

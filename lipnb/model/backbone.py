@@ -1,0 +1,173 @@
+"""Backbone: ResNet + FPN with group normalisation throughout (paper §3.1, Fig. 3).
+
+    "ResNet101-FPN [19, 32] with group normalization [53] is used as our backbone network."
+
+Built from torchvision parts: its ``ResNet`` blocks and ``_make_layer``, ``BackboneWithFPN``
+(``IntermediateLayerGetter`` + ``FeaturePyramidNetwork`` + ``LastLevelMaxPool`` for P6).
+The only addition is a channel multiplier ``width`` so the small profiles are the same network,
+narrower. At ``width=1`` module names equal torchvision's, so its checkpoints load directly.
+
+Output of :func:`resnet_fpn` on images ``[B, 3, H, W]`` (H, W divisible by 32): an OrderedDict
+``{"0": P2 [B, C, H/4, W/4], "1": P3 [.., H/8], "2": P4 [.., H/16], "3": P5 [.., H/32],
+"pool": P6 [.., H/64]}`` with ``C = cfg.fpn_channels``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+RESNET_SPECS = {
+    18: (BasicBlock, [2, 2, 2, 2]),
+    34: (BasicBlock, [3, 4, 6, 3]),
+    50: (Bottleneck, [3, 4, 6, 3]),
+    101: (Bottleneck, [3, 4, 23, 3]),
+    152: (Bottleneck, [3, 8, 36, 3]),
+}
+
+
+class GroupNorm:
+    """``norm_layer`` factory: ``GroupNorm(32)(c)`` is ``nn.GroupNorm(g, c)`` with ``g`` the largest
+    divisor of ``c`` not above 32 (narrow profiles have layers with fewer than 32 channels)."""
+
+    def __init__(self, groups: int = 32):
+        self.groups = groups
+
+    def __call__(self, num_channels: int) -> nn.GroupNorm:
+        g = min(self.groups, num_channels)
+        while num_channels % g:
+            g -= 1
+        return nn.GroupNorm(g, num_channels)
+
+
+class ResNetBody(ResNet):
+    """torchvision's ResNet trunk (no avgpool/fc) with widths ``width * (64, 128, 256, 512)``.
+
+    forward: ``[B, 3, H, W] -> [B, 512 * width * expansion, H/32, W/32]`` (the FPN reads
+    ``layer1..layer4`` through ``IntermediateLayerGetter``).
+    """
+
+    def __init__(self, depth: int = 101, width: float = 1.0, norm_layer=None):
+        nn.Module.__init__(self)
+        if depth not in RESNET_SPECS:
+            raise ValueError(f"ResNet depth {depth} not in {sorted(RESNET_SPECS)}")
+        block, layers = RESNET_SPECS[depth]
+        planes = [max(8, int(round(p * width))) for p in (64, 128, 256, 512)]
+        # the attributes torchvision's ResNet._make_layer reads
+        self._norm_layer = norm_layer or GroupNorm(32)
+        self.inplanes, self.dilation, self.groups, self.base_width = planes[0], 1, 1, 64
+        self.block = block
+        self.conv1 = nn.Conv2d(3, planes[0], kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = self._norm_layer(planes[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, planes[0], layers[0])
+        self.layer2 = self._make_layer(block, planes[1], layers[1], stride=2)
+        self.layer3 = self._make_layer(block, planes[2], layers[2], stride=2)
+        self.layer4 = self._make_layer(block, planes[3], layers[3], stride=2)
+        self.out_channels = [p * block.expansion for p in planes]  # C2..C5
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.GroupNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def resnet_fpn(cfg) -> BackboneWithFPN:
+    """ResNet-``cfg.depth`` at ``cfg.width`` + FPN (``cfg.fpn_channels``) with GN, P2-P6.
+
+    ``out.body`` is the ResNet (IntermediateLayerGetter), ``out.fpn`` torchvision's FPN.
+    Loads ``cfg.backbone_checkpoint`` into the ResNet when given.
+    """
+    norm = GroupNorm(cfg.gn_groups)
+    body = ResNetBody(cfg.depth, cfg.width, norm)
+    if cfg.backbone_checkpoint:
+        load_resnet_checkpoint(body, cfg.backbone_checkpoint)
+    return BackboneWithFPN(
+        body,
+        return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+        in_channels_list=body.out_channels,
+        out_channels=cfg.fpn_channels,
+        extra_blocks=LastLevelMaxPool(),  # P6 = subsampled P5, for the RPN only
+        norm_layer=norm,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints. The model never downloads; users with a local file point cfg.backbone_checkpoint
+# (or call this) at it. Accepted layouts of the state dict (optionally under "model",
+# "state_dict" or "blobs", optionally prefixed "module.", "backbone.body.", "body."):
+#   torchvision:        conv1.weight, bn1.weight, layer1.0.conv1.weight, layer1.0.downsample.1.bias
+#   Detectron (Caffe2): conv1_w, conv1_gn_s, res2_0_branch2a_w, res2_0_branch2a_gn_b, res2_0_branch1_w
+#   Detectron.pytorch:  Conv_Body.res1.conv1.weight, Conv_Body.res2.0.gn1.weight, ...downsample.0.weight
+# BatchNorm running statistics and the classifier (fc) are dropped: the body uses GroupNorm.
+# --------------------------------------------------------------------------------------------
+
+_C2_BRANCH = {"branch2a": "1", "branch2b": "2", "branch2c": "3"}
+
+
+def _rename_caffe2(key: str) -> str | None:
+    m = re.fullmatch(r"conv1_(w|gn_s|gn_b)", key)
+    if m:
+        return {"w": "conv1.weight", "gn_s": "bn1.weight", "gn_b": "bn1.bias"}[m.group(1)]
+    m = re.fullmatch(r"res(\d)_(\d+)_(branch2[abc]|branch1)_(w|gn_s|gn_b)", key)
+    if not m:
+        return None
+    stage, idx, branch, kind = m.groups()
+    prefix = f"layer{int(stage) - 1}.{idx}."
+    if branch == "branch1":
+        return prefix + ("downsample.0.weight" if kind == "w" else f"downsample.1.{'weight' if kind == 'gn_s' else 'bias'}")
+    n = _C2_BRANCH[branch]
+    return prefix + (f"conv{n}.weight" if kind == "w" else f"bn{n}.{'weight' if kind == 'gn_s' else 'bias'}")
+
+
+def _rename_detectron_pytorch(key: str) -> str | None:
+    key = key.removeprefix("Conv_Body.")
+    m = re.fullmatch(r"res1\.(conv1|gn1|bn1)\.(weight|bias)", key)
+    if m:
+        return ("conv1" if m.group(1) == "conv1" else "bn1") + "." + m.group(2)
+    m = re.fullmatch(r"res(\d)\.(\d+)\.(.+)", key)
+    if not m:
+        return None
+    rest = re.sub(r"^gn(\d)", r"bn\1", m.group(3))
+    return f"layer{int(m.group(1)) - 1}.{m.group(2)}.{rest}"
+
+
+def convert_resnet_state_dict(state: dict) -> dict:
+    """Any accepted layout (see above) -> torchvision ResNet names, tensors only."""
+    for k in ("model", "state_dict", "blobs"):
+        if k in state and isinstance(state[k], dict):
+            state = state[k]
+    out = {}
+    for key, value in state.items():
+        for p in ("module.", "backbone.body.", "body."):
+            key = key.removeprefix(p)
+        if key.endswith(("running_mean", "running_var", "num_batches_tracked")) or key.startswith("fc."):
+            continue
+        if re.match(r"(conv1|bn1|layer\d)\.", key):
+            name = key
+        else:
+            name = _rename_caffe2(key) or _rename_detectron_pytorch(key)
+        if name is not None:
+            out[name] = torch.as_tensor(value)
+    return out
+
+
+def load_resnet_checkpoint(body: ResNetBody, path: str, strict: bool = True):
+    """Load a local ResNet checkpoint into ``body`` (``torch.load(weights_only=True)``).
+
+    Returns ``(missing_keys, unexpected_keys)``; with ``strict`` a missing or mis-shaped key raises.
+    """
+    state = convert_resnet_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    result = body.load_state_dict(state, strict=strict)
+    return result.missing_keys, result.unexpected_keys

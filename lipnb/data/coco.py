@@ -1,0 +1,110 @@
+"""COCO-format instance segmentation for pre-training (paper §4.1.1, §5.1), via pycocotools.
+
+Reads real COCO 2017 (``annotations/instances_<split>.json`` + ``<split>/``), the
+``coco_tiny`` subset, or the procedural images of :mod:`lipnb.data.procedural_images`.
+Polygons and RLE both go through ``COCO.annToMask``; crowd regions (``iscrowd=1``) are left
+out of the targets, as are degenerate boxes; images with no usable instance are skipped.
+Categories are renumbered to contiguous labels ``1..C`` (0 is background).
+
+``get(index, rng)`` applies the paper's augmentation: shorter side drawn from ``scales``,
+longer side at most ``max_size``, horizontal flip with probability 1/2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from lipnb.data import transforms as T
+
+
+class CocoInstances(torch.utils.data.Dataset):
+    """``dataset.get(i, rng) -> (image [3, H, W] float in [0, 1], target)``, target =
+    ``{"boxes": float [K, 4] x1y1x2y2, "labels": int64 [K] in 1..C, "masks": uint8 [K, H, W],
+    "image_id": int}`` at the drawn scale. ``dataset[i]`` is the unaugmented image."""
+
+    def __init__(self, root: str | Path, split: str = "train2017", scales=T.PAPER_SCALES,
+                 max_size: int = T.PAPER_MAX_SIZE, flip: bool = True,
+                 ann_file: str | Path | None = None, image_dir: str | Path | None = None):
+        from pycocotools.coco import COCO
+
+        root = Path(root)
+        self.ann_file = Path(ann_file) if ann_file else root / "annotations" / f"instances_{split}.json"
+        self.image_dir = Path(image_dir) if image_dir else root / split
+        if not self.ann_file.is_file():
+            raise FileNotFoundError(f"COCO annotations not found: {self.ann_file}")
+        if not self.image_dir.is_dir():
+            raise FileNotFoundError(f"COCO image folder not found: {self.image_dir}")
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+            try:
+                self.coco = COCO(str(self.ann_file))
+            except Exception as e:  # noqa: BLE001 - name the file, keep the cause
+                raise ValueError(f"cannot read COCO annotations {self.ann_file}: {e}") from e
+        self.scales, self.max_size, self.flip = tuple(scales), int(max_size), flip
+        self.category_ids = sorted(self.coco.getCatIds())
+        self.label_of = {c: i + 1 for i, c in enumerate(self.category_ids)}
+        self.category_names = [self.coco.cats[c]["name"] for c in self.category_ids]
+        self.image_ids = [i for i in sorted(self.coco.getImgIds()) if self._annotations(i)]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of categories (labels are ``1..num_classes``)."""
+        return len(self.category_ids)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def _annotations(self, image_id: int) -> list[dict]:
+        """Usable annotations of an image: not crowd, box at least 1x1 pixel."""
+        anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id], iscrowd=None))
+        return [a for a in anns if not a.get("iscrowd", 0) and a["bbox"][2] >= 1 and a["bbox"][3] >= 1]
+
+    def load(self, index: int):
+        """Original-size image uint8 ``[H, W, 3]``, masks uint8 ``[K, H, W]``, boxes ``[K, 4]``,
+        labels ``[K]``."""
+        image_id = self.image_ids[index]
+        info = self.coco.imgs[image_id]
+        path = self.image_dir / info["file_name"]
+        try:
+            image = np.asarray(Image.open(path).convert("RGB"))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read COCO image {path}: {e}") from e
+        h, w = image.shape[:2]
+        if (h, w) != (info["height"], info["width"]):
+            raise ValueError(f"{path} is {w}x{h} but {self.ann_file} says {info['width']}x{info['height']}")
+        anns = self._annotations(image_id)
+        with warnings.catch_warnings():  # pycocotools' numpy-2 "__array__ ... copy" deprecation notice
+            warnings.simplefilter("ignore", DeprecationWarning)
+            masks = np.stack([self.coco.annToMask(a) for a in anns]).astype(np.uint8)
+        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                              for a in anns], dtype=torch.float32)
+        labels = torch.tensor([self.label_of[a["category_id"]] for a in anns], dtype=torch.int64)
+        return image, masks, boxes, labels
+
+    def sample(self, index: int, shorter: int | None = None, flipped: bool = False):
+        """Image ``index`` with its shorter side scaled to ``shorter`` (None: original size)."""
+        image, masks, boxes, labels = self.load(index)
+        h, w = image.shape[:2]
+        size = (h, w) if shorter is None else T.scaled_size(h, w, shorter, self.max_size)
+        img, m = T.apply_geometry(T.to_tensor(image), torch.from_numpy(masks), size, flipped)
+        boxes = T.scale_boxes(boxes, (h, w), size)
+        if flipped:
+            boxes = T.hflip_boxes(boxes, size[1])
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, size[1])
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, size[0])
+        return img, {"boxes": boxes, "labels": labels, "masks": m, "image_id": int(self.image_ids[index])}
+
+    def get(self, index: int, rng: random.Random):
+        """Training sample: one scale-jitter and flip draw from ``rng``."""
+        shorter, flipped = T.draw_geometry(rng, self.scales, self.flip)
+        return self.sample(index, shorter, flipped)
+
+    def __getitem__(self, index: int):
+        return self.sample(index)

@@ -1,0 +1,139 @@
+"""Turn a :class:`TrainConfig` into the objects the loop needs: data, model, optimiser, schedule.
+
+* :func:`build_data` -> :class:`StageData` (a sample stream, a collate function, the number
+  of ids and the facts a checkpoint keeps: category names or the fine-tuning id list);
+* :func:`build_model` -> LIP configured for the stage (static memory when pre-training,
+  RoIs per image, the id layer over the data's ids, frozen parts, weights from ``init``);
+* :func:`build_optimizer` -> SGD (momentum, weight decay) over the trainable parameters;
+* :func:`build_scheduler` -> linear warm-up then x``gamma`` at each milestone.
+"""
+
+from __future__ import annotations
+
+import bisect
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from lipnb.data.clips import DavisClips, collate_clips, collate_images
+from lipnb.data.stream import SampleStream
+from lipnb import paths
+from lipnb.paths import REPO_ROOT
+from lipnb.train.config import TrainConfig
+
+
+@dataclass
+class StageData:
+    stream: SampleStream
+    collate: Callable  # list of samples -> (inputs, targets) for the model
+    num_ids: int
+    meta: dict  # {"categories": [...]} or {"ids": [[sequence, object], ...]}
+    root: Path
+
+
+def resolve_data_root(cfg: TrainConfig) -> Path:
+    """``cfg.data`` as a folder: ``procedural`` (generated on first use), ``coco_tiny`` or
+    ``davis2016`` (the shared development copies, see :mod:`lipnb.paths`), or a path, tried as
+    given and then relative to the repository."""
+    if cfg.data == "procedural":
+        from lipnb.data.procedural import ProceduralSpec, ensure_procedural
+
+        data = ensure_procedural(ProceduralSpec(seed=cfg.procedural_seed))
+        return data.coco if cfg.stage == "pretrain" else data.davis
+    shared = {"coco_tiny": paths.coco_root, "davis2016": paths.davis2016_root}
+    if cfg.data in shared:  # the development copies in ../shared/data (LIPNB_* variables override)
+        root = shared[cfg.data]()
+        if not root.exists():
+            raise FileNotFoundError(f"training data {cfg.data!r} not found at {root}")
+        return root
+    path = Path(cfg.data).expanduser()
+    for candidate in (path, REPO_ROOT / path):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"training data not found: {cfg.data} (also tried {REPO_ROOT / path})")
+
+
+def build_data(cfg: TrainConfig) -> StageData:
+    root = resolve_data_root(cfg)
+    if cfg.stage == "pretrain":
+        from lipnb.data.coco import CocoInstances
+
+        ds = CocoInstances(root, cfg.coco_split, cfg.scales, cfg.max_size, cfg.flip)
+        return StageData(SampleStream(ds, cfg.seed), collate_images, ds.num_classes,
+                         {"categories": ds.category_names}, root)
+    from lipnb.data.davis import DavisDataset
+
+    davis = DavisDataset(root, year=cfg.davis_year, split=cfg.davis_split, resolution=cfg.davis_resolution)
+    clips = DavisClips(davis, cfg.clip_length, cfg.clip_stride, cfg.reverse_clips, cfg.scales, cfg.max_size,
+                       cfg.flip, cfg.box_expand)
+    return StageData(SampleStream(clips, cfg.seed), collate_clips, clips.num_ids,
+                     {"ids": [[s, o] for s, o in clips.ids]}, root)
+
+
+def model_config(cfg: TrainConfig, num_ids: int):
+    from lipnb.model import LIPConfig
+
+    return LIPConfig.profile(
+        cfg.model_profile or cfg.profile,
+        **{"num_ids": num_ids, "static_memory": cfg.use_static_memory,
+           "roi_batch_size_per_image": cfg.rois_per_image, "roi_positive_fraction": cfg.roi_positive_fraction,
+           "train_min_sizes": tuple(cfg.scales), "train_max_size": cfg.max_size,
+           "clip_length": cfg.clip_length, "bptt_cut": cfg.bptt_cut, **cfg.model_overrides})
+
+
+def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
+    """LIP for this stage. With ``cfg.init`` (and ``load_init``) the weights come from that
+    checkpoint; when fine-tuning, the id head's last layer is then replaced by a fresh one
+    over the data's ``num_ids`` ids (§4.1.2)."""
+    from lipnb.model import LIP, reset_id_head
+    from lipnb.train.checkpoint import model_state
+
+    torch.manual_seed(cfg.seed)  # identical initial weights in every process
+    if cfg.init and load_init:
+        state, ckpt = model_state(cfg.init)
+        init_ids = ckpt.get("model_config", {}).get("num_ids", num_ids)
+        model = LIP(model_config(cfg, init_ids))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"{cfg.init} does not fit the {cfg.model_profile or cfg.profile!r} model: {e}") from e
+        if init_ids != num_ids or cfg.stage == "finetune":
+            reset_id_head(model, num_ids)
+            model.cfg.num_ids = num_ids
+    else:
+        if cfg.stage == "finetune" and load_init:
+            warnings.warn("fine-tuning without --init: the model starts from random weights", stacklevel=2)
+        model = LIP(model_config(cfg, num_ids))
+    if cfg.freeze:
+        model.freeze(*cfg.freeze)
+    return model
+
+
+def build_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+class WarmupMultiStep:
+    """lr factor at iteration ``it``: ``gamma ** (milestones passed)``, times a linear ramp from
+    ``warmup_factor`` to 1 over the first ``warmup_iters`` iterations. A plain object (not a
+    lambda) so that the scheduler's state_dict holds its values."""
+
+    def __init__(self, milestones, gamma: float, warmup_iters: int, warmup_factor: float):
+        self.milestones, self.gamma = sorted(int(m) for m in milestones), float(gamma)
+        self.warmup_iters, self.warmup_factor = int(warmup_iters), float(warmup_factor)
+
+    def __call__(self, it: int) -> float:
+        factor = self.gamma ** bisect.bisect_right(self.milestones, it)
+        if it < self.warmup_iters:
+            alpha = it / self.warmup_iters
+            factor *= self.warmup_factor * (1 - alpha) + alpha
+        return factor
+
+
+def build_scheduler(cfg: TrainConfig, optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+    rule = WarmupMultiStep(cfg.milestones, cfg.gamma, cfg.warmup_iters, cfg.warmup_factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, rule)

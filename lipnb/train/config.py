@@ -1,0 +1,135 @@
+"""One plain config per training stage, with named profiles (paper §4.1, §5.1).
+
+    cfg = TrainConfig.profile("smoke", "pretrain")                  # procedural data, CPU, minutes
+    cfg = TrainConfig.profile("davis-cpu", "finetune", init="out/pretrain/last.pt")
+    cfg = TrainConfig.profile("paper", "pretrain", data="data/coco")  # paper §5.1, GPUs
+
+Profiles:
+
+* ``paper``: pre-training on COCO 2017 train, lr 0.02, x0.1 at 210K and 250K of 270K
+  iterations, 512 RoIs (fg:bg 1:3), hidden state fixed at zero; fine-tuning on DAVIS 2017
+  train, backbone frozen, 128 RoIs, lr 0.002, x0.1 at 8K and 10K of 12K, 8-frame clips,
+  BPTT cut between frames 4 and 5. Both: SGD, momentum 0.9, weight decay 1e-4, shorter side
+  from the 11 sizes 320..640, longer side <= 1333. The paper does not give batch sizes:
+  pre-training uses Detectron's 16 images per step (the batch its lr 0.02 belongs to, e.g.
+  8 GPUs x 2), fine-tuning one clip per step (what a 12 GB GPU holds, §5.1). Linear warm-up
+  over 500 iterations (Detectron's default; the paper is silent) for pre-training only.
+* ``davis-cpu``: COCO tiny + DAVIS 2016 train at 240p, small network, CPU.
+* ``smoke``: procedural data (:mod:`lipnb.data.procedural`), tiny network, minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+from lipnb.data.transforms import PAPER_MAX_SIZE, PAPER_SCALES
+
+STAGES = ("pretrain", "finetune")
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "pretrain"  # "pretrain" (COCO, static memory) | "finetune" (DAVIS clips)
+    profile: str = "smoke"
+    model_profile: Optional[str] = None  # LIPConfig profile; None: same name as ``profile``
+    model_overrides: dict = field(default_factory=dict)  # extra LIPConfig fields
+
+    # --- data ---
+    data: str = "procedural"  # "procedural", "coco_tiny", "davis2016", or a COCO / DAVIS root
+    procedural_seed: int = 0  # seed of the generated set when data == "procedural"
+    coco_split: str = "train2017"
+    davis_year: str = "2017"
+    davis_split: str = "train"
+    davis_resolution: str = "480p"
+    scales: tuple = PAPER_SCALES  # shorter side drawn from these (§5.1)
+    max_size: int = PAPER_MAX_SIZE  # longer side at most this
+    flip: bool = True
+    clip_length: int = 8  # frames per clip (§5.1)
+    clip_stride: int = 1  # distance between first frames of a sequence's clips
+    reverse_clips: bool = True  # "we reverse each sequence for more training data"
+    box_expand: float = 0.1  # "width and height of the boxes are expanded by 10%"
+    num_workers: int = 0
+
+    # --- what is trained ---
+    static_memory: Optional[bool] = None  # None: True for pretrain ("fix input hidden states to be zeros")
+    freeze: tuple = ()  # LIP submodules kept fixed, e.g. ("backbone",) when fine-tuning
+    init: Optional[str] = None  # checkpoint to start from (fine-tuning: the pre-trained model)
+    rois_per_image: int = 512  # "We sample 512 ROIs"; 128 when fine-tuning
+    roi_positive_fraction: float = 0.25  # "foreground-to-background ratio 1:3"
+    bptt_cut: Optional[int] = 4  # detach the state after every 4 frames; None: full BPTT
+    checkpoint_activations: bool = False  # full BPTT with per-frame activation checkpointing
+
+    # --- optimisation: SGD with a step schedule ---
+    batch_size: int = 16  # images (pretrain) or clips (finetune) per step, all processes together
+    micro_batch: int = 2  # images / clips per forward pass (gradient accumulation above it)
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    max_iters: int = 270_000
+    milestones: tuple = (210_000, 250_000)
+    gamma: float = 0.1
+    warmup_iters: int = 500
+    warmup_factor: float = 1.0 / 3
+    grad_clip: Optional[float] = None  # max gradient norm (None: off, as in the paper)
+
+    # --- run ---
+    seed: int = 0
+    device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda"
+    amp: str = "none"  # "none" | "bf16" | "fp16" (autocast; fp16 adds a GradScaler)
+    log_every: int = 1
+    ckpt_every: int = 1000
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp!r}")
+        self.scales, self.milestones, self.freeze = tuple(self.scales), tuple(self.milestones), tuple(self.freeze)
+
+    @property
+    def use_static_memory(self) -> bool:
+        return self.stage == "pretrain" if self.static_memory is None else self.static_memory
+
+    @classmethod
+    def profile(cls, name: str, stage: str = "pretrain", **overrides) -> "TrainConfig":
+        """Profile ``name`` for ``stage`` with ``overrides`` (unknown keys raise ``TypeError``)."""
+        if (name, stage) not in _PROFILES:
+            raise ValueError(f"no profile {name!r} for stage {stage!r}; profiles: {sorted({p for p, _ in _PROFILES})}")
+        return cls(**{"stage": stage, "profile": name, **_PROFILES[(name, stage)], **overrides})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+_FINETUNE = dict(  # paper §5.1, fine-tuning on DAVIS
+    freeze=("backbone",), rois_per_image=128, lr=0.002, max_iters=12_000, milestones=(8_000, 10_000),
+    warmup_iters=0, batch_size=1, micro_batch=1, bptt_cut=4,
+)
+
+_SMOKE_SCALES = dict(scales=(112, 128, 144), max_size=224)
+_DAVIS_CPU_SCALES = dict(scales=(208, 224, 240, 256, 272), max_size=480)
+
+_PROFILES = {
+    ("paper", "pretrain"): dict(data="data/coco", micro_batch=2),
+    ("paper", "finetune"): dict(data="data/davis2017", **_FINETUNE),
+    ("davis-cpu", "pretrain"): dict(
+        data="coco_tiny", **_DAVIS_CPU_SCALES, rois_per_image=128, batch_size=2, micro_batch=1,
+        lr=0.01, max_iters=2_000, milestones=(1_500, 1_800), warmup_iters=50, ckpt_every=200),
+    ("davis-cpu", "finetune"): {
+        **_FINETUNE, **_DAVIS_CPU_SCALES, "data": "davis2016", "davis_year": "2016",
+        "davis_resolution": "240p", "rois_per_image": 64, "max_iters": 1_000, "milestones": (700, 850),
+        "ckpt_every": 100},
+    ("smoke", "pretrain"): dict(
+        **_SMOKE_SCALES, rois_per_image=64, batch_size=2, micro_batch=2, lr=0.01, max_iters=200,
+        milestones=(150, 180), warmup_iters=20, ckpt_every=50),
+    ("smoke", "finetune"): {
+        **_FINETUNE, **_SMOKE_SCALES, "rois_per_image": 32, "lr": 0.005, "max_iters": 60,
+        "milestones": (40, 50), "ckpt_every": 20},
+}

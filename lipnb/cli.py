@@ -15,6 +15,8 @@ import sys
 COMMANDS = {
     "evaluate": ("lipnb.metrics.cli", "score a results folder against DAVIS ground truth (J&F)"),
     "train": ("lipnb.train.cli", "pre-train or fine-tune LIP (COCO / DAVIS / procedural data)"),
+    "segment": ("lipnb.online.cli_segment", "segment a folder of frames from its first mask (online LIP)"),
+    "infer": ("lipnb.online.cli_infer", "online fine-tuning + inference over a DAVIS split, then evaluate"),
     "reproduce": ("lipnb.reproduce", "run the reproduction for a profile into results/<profile>/"),
 }
 

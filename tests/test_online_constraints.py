@@ -73,3 +73,11 @@ def test_compose_paints_higher_scores_on_top_and_resizes():
     out = compose_label_map(masks, [1, 2], [0.9, 0.7], (8, 8))
     assert out.shape == (8, 8) and out.dtype == torch.uint8 and out[2, 0] == 1
     assert compose_label_map(masks[:0], [], [], (3, 5)).sum() == 0
+
+
+def test_detections_of_one_source_are_one_object():
+    # detections 0 and 2 come from the same RoI (id 1's and id 2's boxes of it): one object
+    s = scores([[0.6, 0.0], [0.0, 0.3], [0.0, 0.5], [0.0, 0.0]])
+    kept = select_instances(BOXES, s, [1, 2], sources=torch.tensor([7, 8, 7, 9]))
+    assert kept[1].index == 0 and kept[2].index == 1  # id 2 may not take RoI 7 again
+    assert select_instances(BOXES, s, [1, 2])[2].index == 2  # without sources: distinct detections

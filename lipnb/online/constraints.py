@@ -12,7 +12,8 @@ location." A candidate is dropped when the id was kept in the previous frame wit
 A detection is one object, so it is given to at most one id: when two ids want the same
 detection, the higher id score wins and the other id falls back to its next candidate
 (greedy matching over (id, detection) pairs by score; equal to the per-id maximum when the
-ids do not compete).
+ids do not compete). Detections that share a ``source`` (the (RoI, id) pairs of one RoI, each
+with its id's class-specific box) are one object in this sense.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def select_instances(
     top_k: int = 10,
     continuity_score: float = 0.4,
     continuity_iou: float = 0.3,
+    sources: torch.Tensor | None = None,
 ) -> dict[int, Kept]:
     """Apply location continuity, then one maximum, to one frame's detections.
 
@@ -50,6 +52,7 @@ def select_instances(
         id_scores: ``[D, num_ids + 1]`` id probabilities; column ``k`` is id ``k``, column 0 background.
         ids: the object ids of this sequence to look for.
         previous: what this function returned for the previous frame (``None`` on the first).
+        sources: ``[D]`` the object (e.g. RoI) each detection comes from; default: its own row.
     Returns:
         ``{id: Kept}`` for every id that has a surviving candidate; absent ids were not found.
     """
@@ -62,10 +65,11 @@ def select_instances(
     kept: dict[int, Kept] = {}
     taken: set[int] = set()
     for score, k, i in sorted(pairs, key=lambda p: (-p[0], p[1], p[2])):
-        if k in kept or i in taken:
+        source = i if sources is None else int(sources[i])
+        if k in kept or source in taken:
             continue
         kept[k] = Kept(i, score, tuple(float(v) for v in boxes[i]))
-        taken.add(i)
+        taken.add(source)
     return kept
 
 

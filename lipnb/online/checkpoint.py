@@ -1,0 +1,74 @@
+"""The offline model that online fine-tuning starts from: a checkpoint, or random weights.
+
+Reads what ``lipnb train`` writes (``{"model": state_dict, "model_config": LIPConfig dict, ...}``)
+and the lighter ``{"model" | "state_dict": ..., "model_config" | "config": LIPConfig dict}``;
+always with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from lipnb.model import LIP, LIPConfig
+
+_CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(LIPConfig)}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing or does not hold a LIP model; the message names the file."""
+
+
+def config_from_dict(d: dict) -> LIPConfig:
+    """``LIPConfig.to_dict()`` (possibly through JSON / torch.save) -> LIPConfig."""
+    kwargs = {k: v for k, v in d.items() if k in _CONFIG_FIELDS}
+    for k, v in kwargs.items():
+        if isinstance(v, list) and isinstance(_CONFIG_FIELDS[k].default, tuple):
+            kwargs[k] = tuple(v)
+    return LIPConfig(**kwargs)
+
+
+def _is_model_config(d) -> bool:
+    return isinstance(d, dict) and "depth" in d and "num_ids" in d
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LIP:
+    """LIP with the checkpoint's config and weights, in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - unpickling fails in many ways
+        raise CheckpointError(f"cannot load checkpoint {path}: {e}") from e
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}")
+    state = ckpt.get("model", ckpt.get("state_dict"))
+    config = next((ckpt[k] for k in ("model_config", "config") if _is_model_config(ckpt.get(k))), None)
+    if state is None or config is None:
+        raise CheckpointError(f"{path}: needs a state dict ('model' or 'state_dict') and a LIPConfig dict "
+                              f"('model_config' or 'config'); found keys {sorted(ckpt)}")
+    model = LIP(config_from_dict(config))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the stored config: {e}") from e
+    return model.to(device).eval()
+
+
+def random_model(profile: str = "smoke", seed: int = 0, device: str | torch.device = "cpu", **overrides) -> LIP:
+    """An untrained LIP of a named profile (tests, and a pipeline check without weights)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LIP(LIPConfig.profile(profile, **overrides))
+    return model.to(device).eval()
+
+
+def save_model(model: LIP, path: str | Path) -> Path:
+    """The lighter checkpoint form ``{"model": state_dict, "model_config": cfg}`` (e.g. for tests)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, path)
+    return path

@@ -1,0 +1,59 @@
+"""Options shared by ``lipnb segment`` and ``lipnb infer``: the model and the online settings."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="CKPT", help="a model written by 'lipnb train' (last.pt)")
+    source.add_argument("--random-weights", metavar="PROFILE", choices=["smoke", "davis-cpu", "paper"],
+                        help="an untrained model of this profile (checks the pipeline; results are noise)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any OnlineConfig field, e.g. max_iters=100 or stop_thresholds='{\"id\": 0.1}'")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads")
+    p.add_argument("--seed", type=int, default=0, help="random weights and sampling during fine-tuning")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def online_config(args):
+    from lipnb.online.config import OnlineConfig
+
+    names = {f.name for f in dataclasses.fields(OnlineConfig)}
+    overrides = {"seed": args.seed}
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in names:
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY one of {sorted(names)}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return OnlineConfig(**overrides)
+
+
+def build_model(args):
+    """The offline model from ``--checkpoint`` or ``--random-weights``; exits with a clear message."""
+    import torch
+
+    from lipnb.online.checkpoint import CheckpointError, load_model, random_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.random_weights:
+        return random_model(args.random_weights, seed=args.seed, device=args.device)
+    try:
+        return load_model(args.checkpoint, device=args.device)
+    except CheckpointError as e:
+        fail(str(e))
+
+
+def fail(message: str):
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,71 @@
+"""``python -m lipnb evaluate``: score a results folder as the official DAVIS toolkit does.
+
+    python -m lipnb evaluate --davis ROOT --results DIR [--year 2016|2017] [--split val]
+                             [--resolution 480p] [--out DIR]
+
+Prints the global table (J&F-Mean, J-Mean, J-Recall, J-Decay, F-Mean, F-Recall, F-Decay)
+and the per-object table, and writes ``global_results-<split>.csv`` and
+``per-sequence_results-<split>.csv`` into ``--out`` (never into the results folder: the
+official toolkit would silently reuse them as a cache). Imports neither torch nor pandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from lipnb.data.davis import YEARS, DavisDataset, DavisFormatError
+from lipnb.metrics.evaluation import evaluate
+from lipnb.metrics.tables import format_tables, write_csv
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--davis", required=True, metavar="ROOT",
+                        help="DAVIS folder with JPEGImages/, Annotations/, ImageSets/")
+    parser.add_argument("--results", required=True, metavar="DIR",
+                        help="results folder: DIR/<sequence>/<frame>.png, object ids as palette indices")
+    parser.add_argument("--year", choices=YEARS, default=None,
+                        help="2016: one object per sequence (0/255 masks); 2017: several. "
+                             "Default: 2017 if ImageSets/2017/<split>.txt exists, else 2016")
+    parser.add_argument("--split", default="val", help="ImageSets/<year>/<split>.txt (default: %(default)s)")
+    parser.add_argument("--resolution", default="480p", help="Annotations/<resolution> (default: %(default)s)")
+    parser.add_argument("--out", default=".", metavar="DIR", help="where the CSV files go (default: current folder)")
+    parser.add_argument("--sequences", nargs="+", default=None, metavar="SEQ", help="score only these sequences")
+    parser.add_argument("--processes", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def default_year(root: Path, split: str) -> str:
+    """2017 when its sequence list exists (the toolkit's default), else 2016."""
+    return "2017" if (root / "ImageSets" / "2017" / f"{split}.txt").is_file() else "2016"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def run(args: argparse.Namespace) -> int:
+    root, results, out = Path(args.davis), Path(args.results), Path(args.out)
+    if _inside(out, results):
+        print(f"error: --out {out} is inside the results folder {results}; the official toolkit "
+              "would reuse those CSV files as a cache. Choose another --out.", file=sys.stderr)
+        return 2
+    try:
+        dataset = DavisDataset(root, year=args.year or default_year(root, args.split),
+                               split=args.split, resolution=args.resolution)
+        start = time.perf_counter()
+        evaluation = evaluate(dataset, results, sequences=args.sequences, processes=args.processes,
+                              progress=not args.no_progress)
+        seconds = time.perf_counter() - start
+    except DavisFormatError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(format_tables(evaluation))
+    global_csv, sequence_csv = write_csv(evaluation, out)
+    print(f"\nDAVIS {dataset.year} {dataset.split}: {len(evaluation.sequences)} sequences, "
+          f"{len(evaluation.per_sequence_results())} objects, {evaluation.num_frames} scored frames "
+          f"in {seconds:.1f} s\nwrote {global_csv} and {sequence_csv}")
+    return 0

@@ -26,3 +26,15 @@ def davis2016_root():
 def coco_root():
     """``../shared/data/coco_tiny``: 80 train + 80 val COCO 2017 images with annotations."""
     return _require(paths.coco_root())
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread per test: the models in tests are tiny, and on a shared 2-core
+    machine two spinning threads run many times slower than one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

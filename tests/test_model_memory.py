@@ -1,20 +1,8 @@
 """The visual memory against the paper's equations 1a-1d, computed by hand from its own weights."""
 
-import pytest
 import torch
 
 from lipnb.model import ConvGRUCell, LIP, LIPConfig, PathAugmentation, VisualMemory, detach_state
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two spinning threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 
 
 def group_norm_by_hand(x, gn):

@@ -14,15 +14,6 @@ from lipnb.model.backbone import ResNetBody, GroupNorm, load_resnet_checkpoint
 from lipnb.model.rpn import anchor_generator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two spinning threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 H, W = 96, 128
 
 

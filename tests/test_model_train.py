@@ -2,19 +2,9 @@
 
 import time
 
-import pytest
 import torch
 
 from lipnb.model import LIP, LIPConfig
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two spinning threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 S = 96  # frame size of the test clip

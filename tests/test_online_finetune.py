@@ -11,16 +11,6 @@ from lipnb.online.finetune import EarlyStopping, OnlineFineTuner, first_frame_ta
 NEVER = {"rpn": 0.0, "id": 0.0, "box": 0.0, "mask": 0.0}  # no head ever goes under these
 ALWAYS = {"rpn": 1e9, "id": 1e9, "box": 1e9, "mask": 1e9}  # every head is under these at once
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-
 @pytest.fixture(scope="module")
 def frame0():
     frames, masks, _ = render_sequence(0, 0, num_frames=8, height=64, width=96, split="val")

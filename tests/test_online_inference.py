@@ -19,16 +19,6 @@ from lipnb.online.inference import segment_sequence
 QUICK = OnlineConfig(max_iters=1, refresh_iters=2)
 QUICK_SET = ["--set", "max_iters=1", "--set", "refresh_iters=2", "--no-progress", "--threads", "1"]
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-
 @pytest.fixture(scope="module")
 def video():
     frames, masks, _ = render_sequence(0, 0, num_frames=6, height=64, width=96, occlusion_frames=2, split="val")

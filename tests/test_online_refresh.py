@@ -14,16 +14,6 @@ from lipnb.online.detect import detect
 from lipnb.online.finetune import OnlineFineTuner, first_frame_targets
 from lipnb.online.refresh import IdHeadRefresher, refresh_samples
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-
 def count_calls(module):
     calls = [0]
     module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))

@@ -25,15 +25,6 @@ def data(tmp_path_factory):
     return ensure_procedural(SPEC, cache_dir=tmp_path_factory.mktemp("proc"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: more threads only contend on the shared cores (and slow down many-fold)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def pretrain_cfg(data, **kw):
     return TrainConfig.profile("smoke", "pretrain", data=str(data.coco), **{**SMALL, **kw})
 

@@ -77,7 +77,7 @@ def model_config(cfg: TrainConfig, num_ids: int):
     from lipnb.model import LIPConfig
 
     return LIPConfig.profile(
-        cfg.model_profile or cfg.profile,
+        cfg.model_profile or cfg.profile_name,
         **{"num_ids": num_ids, "static_memory": cfg.use_static_memory,
            "roi_batch_size_per_image": cfg.rois_per_image, "roi_positive_fraction": cfg.roi_positive_fraction,
            "train_min_sizes": tuple(cfg.scales), "train_max_size": cfg.max_size,
@@ -99,7 +99,7 @@ def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            raise ValueError(f"{cfg.init} does not fit the {cfg.model_profile or cfg.profile!r} model: {e}") from e
+            raise ValueError(f"{cfg.init} does not fit the {cfg.model_profile or cfg.profile_name!r} model: {e}") from e
         if init_ids != num_ids or cfg.stage == "finetune":
             reset_id_head(model, num_ids)
             model.cfg.num_ids = num_ids

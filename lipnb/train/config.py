@@ -32,8 +32,8 @@ STAGES = ("pretrain", "finetune")
 @dataclass
 class TrainConfig:
     stage: str = "pretrain"  # "pretrain" (COCO, static memory) | "finetune" (DAVIS clips)
-    profile: str = "smoke"
-    model_profile: Optional[str] = None  # LIPConfig profile; None: same name as ``profile``
+    profile_name: str = "smoke"  # the profile these values came from (see TrainConfig.profile)
+    model_profile: Optional[str] = None  # LIPConfig profile; None: same name as ``profile_name``
     model_overrides: dict = field(default_factory=dict)  # extra LIPConfig fields
 
     # --- data ---
@@ -97,7 +97,7 @@ class TrainConfig:
         """Profile ``name`` for ``stage`` with ``overrides`` (unknown keys raise ``TypeError``)."""
         if (name, stage) not in _PROFILES:
             raise ValueError(f"no profile {name!r} for stage {stage!r}; profiles: {sorted({p for p, _ in _PROFILES})}")
-        return cls(**{"stage": stage, "profile": name, **_PROFILES[(name, stage)], **overrides})
+        return cls(**{"stage": stage, "profile_name": name, **_PROFILES[(name, stage)], **overrides})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -152,7 +152,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, stop_at: 
             {"train": cfg.to_dict(), "model": model.cfg.to_dict(), "world_size": dist.world_size,
              "device": str(device), "amp": cfg.amp, "data_root": str(data.root), "num_ids": data.num_ids},
             indent=1, default=str))
-        print(f"[lipnb train] {cfg.stage}/{cfg.profile}: {dist.world_size} process(es) on {device}, "
+        print(f"[lipnb train] {cfg.stage}/{cfg.profile_name}: {dist.world_size} process(es) on {device}, "
               f"AMP {cfg.amp}, {cfg.batch_size} samples/step (micro-batch {cfg.micro_batch}), "
               f"steps {start}->{stop} of {cfg.max_iters}, {data.num_ids} ids, data {data.root}", flush=True)
     log = StepLog(out_dir, resume_from_step=start, enabled=main)
@@ -242,7 +242,7 @@ def _summary(rows, cfg, out_dir, start, stop, wall, world) -> dict:
     first, last = (rows[0] if rows else {}), (rows[-1] if rows else {})
     k = max(1, min(10, len(rows) // 4))
     mean = lambda rs, key: sum(r[key] for r in rs) / len(rs) if rs else None  # noqa: E731
-    return {"stage": cfg.stage, "profile": cfg.profile, "out_dir": str(out_dir), "steps_run": stop - start,
+    return {"stage": cfg.stage, "profile": cfg.profile_name, "out_dir": str(out_dir), "steps_run": stop - start,
             "final_step": stop, "wall_s": wall, "world_size": world,
             "first_loss": first.get("loss"), "last_loss": last.get("loss"),
             f"mean_loss_first_{k}": mean(rows[:k], "loss"), f"mean_loss_last_{k}": mean(rows[-k:], "loss"),

@@ -260,5 +260,5 @@ def test_backbone_loads_torchvision_and_detectron_checkpoints(tmp_path):
     torch.save(renamed, tmp_path / "dt.pth")
     dst2 = ResNetBody(18, 0.25, norm)
     load_resnet_checkpoint(dst2, str(tmp_path / "dt.pth"))
-    for k, v in dst2.state_dict().items():
-        assert torch.equal(v, state[k]), k
+    for k, v in dst2.state_dict().items():  # Detectron's conv1 reads BGR: its input channels reverse
+        assert torch.equal(v, state[k].flip(1) if k == "conv1.weight" else state[k]), k

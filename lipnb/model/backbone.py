@@ -111,6 +111,9 @@ def resnet_fpn(cfg) -> BackboneWithFPN:
 #   Detectron (Caffe2): conv1_w, conv1_gn_s, res2_0_branch2a_w, res2_0_branch2a_gn_b, res2_0_branch1_w
 #   Detectron.pytorch:  Conv_Body.res1.conv1.weight, Conv_Body.res2.0.gn1.weight, ...downsample.0.weight
 # BatchNorm running statistics and the classifier (fc) are dropped: the body uses GroupNorm.
+# Detectron's ImageNet models (both Detectron layouts) were trained on BGR images; this model
+# reads RGB, so their conv1 filters get their input channels reversed. (Detectron's 0-255 scale
+# without std division needs nothing: conv1 has no bias and is followed by GroupNorm.)
 # --------------------------------------------------------------------------------------------
 
 _C2_BRANCH = {"branch2a": "1", "branch2b": "2", "branch2c": "3"}
@@ -144,7 +147,8 @@ def _rename_detectron_pytorch(key: str) -> str | None:
 
 
 def convert_resnet_state_dict(state: dict) -> dict:
-    """Any accepted layout (see above) -> torchvision ResNet names, tensors only."""
+    """Any accepted layout (see above) -> torchvision ResNet names, tensors only; conv1 of a
+    Detectron layout (BGR input) is turned to RGB input."""
     for k in ("model", "state_dict", "blobs"):
         if k in state and isinstance(state[k], dict):
             state = state[k]
@@ -155,11 +159,12 @@ def convert_resnet_state_dict(state: dict) -> dict:
         if key.endswith(("running_mean", "running_var", "num_batches_tracked")) or key.startswith("fc."):
             continue
         if re.match(r"(conv1|bn1|layer\d)\.", key):
-            name = key
+            name, bgr = key, False
         else:
-            name = _rename_caffe2(key) or _rename_detectron_pytorch(key)
+            name, bgr = _rename_caffe2(key) or _rename_detectron_pytorch(key), True
         if name is not None:
-            out[name] = torch.as_tensor(value)
+            value = torch.as_tensor(value)
+            out[name] = value.flip(1) if bgr and name == "conv1.weight" else value
     return out
 
 

@@ -1,26 +1,41 @@
-"""``python -m lipnb reproduce --profile smoke``: the embedded example, end to end."""
-
-import csv
+"""``python -m lipnb reproduce``: the command line around the papermill runner (the runner itself
+runs the notebooks in tests/test_notebooks.py and tests/test_report.py)."""
 
 from lipnb.cli import main as lipnb_main
-from lipnb.data.davis import DavisDataset
+from lipnb.report import pipeline
 
 
-def test_reproduce_smoke(tmp_path, capsys):
-    assert lipnb_main(["reproduce", "--profile", "smoke", "--results-dir", str(tmp_path)]) == 0
-    out = tmp_path / "smoke"
+def test_cli_passes_profile_and_overrides(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake_run(profile, results_dir, overrides, log=print, log_output=False):
+        seen.update(profile=profile, results_dir=results_dir, overrides=overrides)
+        out = tmp_path / profile
+        out.mkdir()
+        for name in ("table1", "table2", "table3"):
+            (out / f"{name}.md").write_text(f"## {name}\n")
+        return out
+
+    monkeypatch.setattr(pipeline, "run_pipeline", fake_run)
+    argv = ["reproduce", "--profile", "davis-cpu", "--results-dir", str(tmp_path),
+            "-p", "pretrain_iters", "20", "-p", "coco", "data/coco", "-p", "device", "cpu"]
+    assert lipnb_main(argv) == 0
+    assert seen == {"profile": "davis-cpu", "results_dir": str(tmp_path),
+                    "overrides": {"pretrain_iters": 20, "coco": "data/coco", "device": "cpu"}}
     printed = capsys.readouterr().out
-    assert "Global results for val" in printed and "crossing-discs_2" in printed
-    dataset = DavisDataset(out / "example", year="2017", split="val")
-    assert len(dataset) == 3 and dataset["three-shapes"].object_ids == [1, 2, 3]
-    assert (out / "predictions" / "copy-first" / "box-and-disc" / "00011.png").is_file()
-    with open(out / "global_results-val.csv") as f:
-        header, values = list(csv.reader(f))
-    assert header[0] == "J&F-Mean" and 0 < float(values[0]) < 1
-    with open(out / "per-sequence_results-val.csv") as f:
-        assert len(list(csv.reader(f))) == 1 + 7  # 2 + 2 + 3 objects
+    assert "## table3" in printed and "manifest.json" in printed
 
-    # deterministic: a second run rewrites identical files
-    first = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert lipnb_main(["reproduce", "--profile", "smoke", "--results-dir", str(tmp_path)]) == 0
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == first
+
+def test_cli_reports_failure(tmp_path, monkeypatch, capsys):
+    def failing(*args, **kwargs):
+        raise pipeline.NotebookFailed("notebook 03_online_inference.ipynb failed in cell 7", "03", 7, tmp_path)
+
+    monkeypatch.setattr(pipeline, "run_pipeline", failing)
+    assert lipnb_main(["reproduce", "--results-dir", str(tmp_path)]) == 1
+    assert "03_online_inference.ipynb failed in cell 7" in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_parameter(tmp_path, capsys):
+    assert lipnb_main(["reproduce", "--results-dir", str(tmp_path), "-p", "pretrain_iter", "3"]) == 2
+    assert "unknown notebook parameters ['pretrain_iter']" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

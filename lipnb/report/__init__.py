@@ -1,0 +1,10 @@
+"""From runs to what a reader sees: the reproduction's tables, figures and manifest.
+
+    paper_numbers.py  the paper's Tables 1-3 (copied, labelled)
+    profiles.py       the notebooks' parameters per profile (smoke, davis-cpu, paper)
+    stages.py         what each notebook computes (train, online inference, evaluation files)
+    tables.py         Tables 1-3: paper rows beside this run's rows -> tableN.csv / tableN.md
+    figures.py        batch with boxes and masks, loss curves, masks over frames, gate maps
+    manifest.py       manifest.json: commit, parameters, seeds, versions, data checksums, timings
+    pipeline.py       the papermill runner (staging folder, swap into place, failure report)
+"""

@@ -1,0 +1,325 @@
+"""What each notebook does, as functions: the notebooks explain, these compute.
+
+A :class:`Run` holds one notebook's parameters (see :mod:`lipnb.report.profiles`) and the
+folders the notebooks share through files::
+
+    out_dir/work/pretrain/        last.pt, log.csv       (01, COCO-style pre-training, zero hidden state)
+    out_dir/work/finetune/        last.pt, log.csv       (02, DAVIS fine-tuning, dynamic memory)
+    out_dir/work/finetune-zero/   last.pt, log.csv       (04, the same fine-tuning with zero hidden state)
+    out_dir/work/online/<set>[-zero]/<seq>/<frame>.png    (03, 04, online inference)
+    out_dir/evaluations/<name>.json   J&F of one prediction folder (small; the tables read these)
+    out_dir/figures/*.png             figures
+
+Every number in a table traces to one evaluation file, and that file names the data, protocol,
+sequences, checkpoint and iterations that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lipnb.report.profiles import COMMON
+
+SINGLE_OBJECT_VIEW = "davis2016-view"  # procedural videos laid out for the DAVIS 2016 protocol
+
+
+@dataclass
+class Run:
+    params: dict
+    out: Path = field(init=False)
+
+    def __post_init__(self):
+        self.out = Path(self.params["out_dir"]).expanduser().resolve()
+
+    @classmethod
+    def from_namespace(cls, namespace: dict) -> "Run":
+        """The parameters from a notebook's globals (the names of the ``parameters`` cell)."""
+        return cls({k: namespace.get(k, v) for k, v in COMMON.items()})
+
+    def __getattr__(self, name):  # run.profile, run.pretrain_iters, ...
+        params = self.__dict__.get("params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(name)
+
+    @property
+    def work(self) -> Path:
+        return self.out / "work"
+
+    @property
+    def figures(self) -> Path:
+        return self.out / "figures"
+
+    @property
+    def evaluations(self) -> Path:
+        return self.out / "evaluations"
+
+    def checkpoint(self, stage: str) -> Path:
+        """``pretrain``, ``finetune`` or ``finetune-zero`` -> its ``last.pt``."""
+        return self.work / stage / "last.pt"
+
+    def setup(self) -> "Run":
+        """Seeds, torch threads, folders. Call once at the top of a notebook."""
+        import numpy as np
+        import torch
+
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)
+        for folder in (self.work, self.figures, self.evaluations):
+            folder.mkdir(parents=True, exist_ok=True)
+        _small_inline_figures()
+        return self
+
+    def device_name(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.params.items() if k != "out_dir")
+
+
+def _small_inline_figures() -> None:
+    """In a notebook, show figures as JPEG at 72 dpi: executed notebooks stay small (the PNG
+    files in ``figures/`` are the full record)."""
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("jpeg", dpi=72)
+
+
+# ----------------------------------------------------------------------------- training (01, 02, 04)
+
+
+def _scaled(milestones, default_iters: int, iters: int) -> tuple:
+    """A schedule's milestones moved to the same fractions of a different length."""
+    return tuple(max(1, round(m * iters / default_iters)) for m in milestones)
+
+
+def train_config(run: Run, stage: str, zero_hidden: bool = False):
+    """The profile's TrainConfig for ``stage`` at this run's iterations, data, seed and device."""
+    from lipnb.train import TrainConfig
+
+    base = TrainConfig.profile(run.profile, stage)
+    iters = int(run.pretrain_iters if stage == "pretrain" else run.finetune_iters)
+    overrides = dict(
+        data=run.coco if stage == "pretrain" else run.davis_train,
+        max_iters=iters, milestones=_scaled(base.milestones, base.max_iters, iters),
+        warmup_iters=min(base.warmup_iters, iters // 5), seed=run.seed, device=run.device,
+        ckpt_every=max(1, min(base.ckpt_every, iters)), procedural_seed=run.seed)
+    if stage == "finetune":
+        overrides["init"] = str(run.checkpoint("pretrain"))
+        if zero_hidden:  # Table 3: "fine-tuning ... is done by training with static images only"
+            overrides["static_memory"] = True
+    return TrainConfig.profile(run.profile, stage, **overrides)
+
+
+def train_stage(run: Run, stage: str, zero_hidden: bool = False) -> dict:
+    """Train ``stage`` into ``work/<stage>[-zero]``; returns the loop's summary."""
+    from lipnb.train import train
+
+    cfg = train_config(run, stage, zero_hidden)
+    folder = run.work / (stage + ("-zero" if zero_hidden else ""))
+    summary = train(cfg, folder, progress=False)
+    print(f"{stage}{' (zero hidden state)' if zero_hidden else ''}: {summary['steps_run']} steps in "
+          f"{summary['wall_s']:.0f} s, loss {summary['first_loss']:.3f} -> {summary['last_loss']:.3f}")
+    return summary
+
+
+def training_log(run: Run, stage: str):
+    """``work/<stage>/log.csv`` as a DataFrame (one row per step)."""
+    import pandas as pd
+
+    return pd.read_csv(run.work / stage / "log.csv")
+
+
+# ----------------------------------------------------------------------------- evaluation data
+
+
+def data_root(name: str, stage: str = "finetune") -> Path:
+    """A data keyword or folder -> the folder (the training code's rules)."""
+    from lipnb.train import TrainConfig
+    from lipnb.train.build import resolve_data_root
+
+    return resolve_data_root(TrainConfig(stage=stage, data=name))
+
+
+def _procedural_davis(run: Run) -> Path:
+    from lipnb.data.procedural import ProceduralSpec, ensure_procedural
+
+    return ensure_procedural(ProceduralSpec(seed=run.seed)).davis
+
+
+def single_object_view(davis_root: Path, dest: Path, split: str = "val") -> Path:
+    """A DAVIS 2017 folder laid out for the DAVIS 2016 protocol: the same frames and masks
+    (linked, not copied) and ``ImageSets/2016/<split>.txt``; read with ``year="2016"`` every
+    object of a mask is one foreground ("we detect multiple objects and evaluate in the way
+    for single-object", §5.2)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for folder in ("JPEGImages", "Annotations"):
+        link = dest / folder
+        if not link.exists():
+            os.symlink(davis_root.resolve() / folder, link, target_is_directory=True)
+    split_file = dest / "ImageSets" / "2016" / f"{split}.txt"
+    split_file.parent.mkdir(parents=True, exist_ok=True)
+    split_file.write_text((davis_root / "ImageSets" / "2017" / f"{split}.txt").read_text())
+    return dest
+
+
+@dataclass
+class EvalSet:
+    """One table's evaluation set: the dataset scored, the dataset the model runs on, a label."""
+
+    table: str  # "table1" | "table2"
+    label: str  # what the tables print, e.g. "procedural videos (DAVIS 2016 protocol: objects merged)"
+    key: str  # prediction folder name under work/online/
+    scored: object  # DavisDataset read with the table's protocol
+    inferred: object  # DavisDataset the online inference runs on
+    sequences: list
+
+
+def eval_set(run: Run, table: str) -> EvalSet:
+    """Table 1 (DAVIS 2016 protocol) or Table 2 (DAVIS 2017 protocol) data of this run."""
+    from lipnb.data.davis import DavisDataset
+
+    name = run.davis2016 if table == "table1" else run.davis2017
+    if name == "procedural":
+        root = _procedural_davis(run)
+        multi = DavisDataset(root, "2017", "val")
+        if table == "table1":
+            view = single_object_view(root, run.work / SINGLE_OBJECT_VIEW)
+            scored, label = DavisDataset(view, "2016", "val"), "procedural videos, objects merged (DAVIS 2016 protocol)"
+        else:
+            scored, label = multi, "procedural multi-object videos (DAVIS 2017 protocol; DAVIS 2017 absent)"
+        inferred, key = multi, "procedural-val"
+    else:
+        year = "2016" if table == "table1" else "2017"
+        root = data_root(name)
+        scored = inferred = DavisDataset(root, year, "val", "480p", run.frames_resolution)
+        label, key = f"DAVIS {year} val ({root.name}, frames {run.frames_resolution})", f"davis{year}-val"
+    names = list(scored.sequences)
+    if run.num_sequences:
+        names = names[: int(run.num_sequences)]
+    return EvalSet(table, label, key, scored, inferred, names)
+
+
+# ----------------------------------------------------------------------------- online (03, 04)
+
+
+def online_config(run: Run):
+    """The paper's online settings with this run's iteration caps (schedule scaled to fit)."""
+    from lipnb.online import OnlineConfig
+
+    paper = OnlineConfig()
+    iters = int(run.online_iters)
+    return OnlineConfig(max_iters=iters, milestones=_scaled(paper.milestones, paper.max_iters, iters),
+                        warmup_iters=min(paper.warmup_iters, iters // 10), refresh_iters=int(run.refresh_iters),
+                        seed=run.seed)
+
+
+def load_offline_model(run: Run, zero_hidden: bool = False):
+    """The fine-tuned model (``finetune`` or, for Table 3, ``finetune-zero`` with the Conv-GRU's
+    input hidden state held at zero on every frame)."""
+    from lipnb.online import load_model
+
+    model = load_model(run.checkpoint("finetune-zero" if zero_hidden else "finetune"), device=run.device_name())
+    if zero_hidden:
+        model.cfg.static_memory = True
+        model.memory.static = True
+    return model
+
+
+def predict(run: Run, es: EvalSet, zero_hidden: bool = False, model=None) -> Path:
+    """Online fine-tuning + inference on ``es``'s sequences -> ``work/online/<key>[-zero]/``.
+    A folder already complete for these sequences, this checkpoint and these settings is reused
+    (Tables 1 and 2 share one inference when they share the videos)."""
+    from lipnb.online import infer_davis
+
+    out = run.work / "online" / (es.key + ("-zero" if zero_hidden else ""))
+    done = out / "done.json"
+    ckpt = run.checkpoint("finetune-zero" if zero_hidden else "finetune")
+    cfg = online_config(run)
+    key = {"sequences": es.sequences, "checkpoint": str(ckpt), "checkpoint_mtime_ns": ckpt.stat().st_mtime_ns,
+           "online": cfg.to_dict()}
+    if done.is_file() and json.loads(done.read_text()) == json.loads(json.dumps(key)):
+        return out  # same sequences, same model, same settings
+    model = model or load_offline_model(run, zero_hidden)
+    results = infer_davis(model, es.inferred, out, cfg, es.sequences, progress=False)
+    for r in results:
+        print(f"  {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning {r.finetune_iters} it "
+              f"/ {r.finetune_s:.1f} s, {r.inference_fps:.1f} frames/s, found {r.found:.0%}")
+    done.write_text(json.dumps(key))
+    return out
+
+
+def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: bool = False) -> dict:
+    """J&F of ``predictions`` under ``es``'s protocol -> ``evaluations/<name>.json`` (returned)."""
+    from lipnb.metrics import evaluate as davis_evaluate
+
+    ev = davis_evaluate(es.scored, predictions, sequences=es.sequences, processes=1, progress=False)
+    record = {
+        "table": es.table, "protocol": f"DAVIS {es.scored.year}", "data": es.label,
+        "data_root": str(es.inferred.root), "sequences": es.sequences, "memory": "zero" if zero_hidden else "dynamic",
+        "checkpoint": str(run.checkpoint("finetune-zero" if zero_hidden else "finetune").relative_to(run.out)),
+        "profile": run.profile, "iterations": {k: run.params[k] for k in
+                                               ("pretrain_iters", "finetune_iters", "online_iters", "refresh_iters")},
+        "global": ev.global_results(),
+        "per_object": [{"name": n, "J-Mean": j, "F-Mean": f} for n, j, f in ev.per_sequence_results()],
+    }
+    (run.evaluations / f"{name}.json").write_text(json.dumps(record, indent=1))
+    g = record["global"]
+    print(f"{name}: {es.label}, {len(es.sequences)} sequences: J&F {100 * g['J&F-Mean']:.1f}  "
+          f"J {100 * g['J-Mean']:.1f}  F {100 * g['F-Mean']:.1f}")
+    return record
+
+
+def load_evaluation(run: Run, name: str) -> dict:
+    path = run.evaluations / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the notebook that writes it first")
+    return json.loads(path.read_text())
+
+
+# ----------------------------------------------------------------------------- what to show
+
+FIGURE_SEQUENCES = ("parkour", "drift-straight", "dogs-jump", "blackswan", "car-shadow")  # the paper's examples
+
+
+def figure_sequences(es: EvalSet, k: int = 3) -> list:
+    """Up to ``k`` sequences to draw: the paper's Fig. 1 / 6 sequences when evaluated, else the first."""
+    chosen = [s for s in FIGURE_SEQUENCES if s in es.sequences]
+    return (chosen + [s for s in es.sequences if s not in chosen])[:k]
+
+
+def most_different(dynamic: dict, zero: dict) -> str:
+    """The sequence whose J Mean gains most from the dynamic memory (Fig. 8's example)."""
+    def by_sequence(ev):
+        out: dict = {}
+        for row in ev["per_object"]:
+            out.setdefault(row["name"].rsplit("_", 1)[0], []).append(row["J-Mean"])
+        return {k: sum(v) / len(v) for k, v in out.items()}
+
+    d, z = by_sequence(dynamic), by_sequence(zero)
+    return max(d, key=lambda s: d[s] - z.get(s, 0.0))
+
+
+def first_samples(run: Run, stage: str, n: int = 4):
+    """The first ``n`` training samples of ``stage`` (exactly what step 0 reads) and the id names."""
+    from lipnb.train.build import build_data
+
+    data = build_data(train_config(run, stage))
+    samples = [data.stream[i] for i in range(n)]
+    names = data.meta.get("categories") or [f"{s}/{o}" for s, o in data.meta.get("ids", [])]
+    return samples, names

@@ -1,0 +1,91 @@
+"""Tables 1-3: the paper's numbers (copied, labelled) beside this run's measured LIP rows.
+
+Each table is a DataFrame with a ``Method`` column, a ``Source`` column (``paper`` or
+``this run``) and the metric columns in percent, written as ``tableN.csv`` and ``tableN.md``;
+the Markdown file opens with the scale the measured rows were made at (profile, data,
+sequences, iterations) and the evaluation file each measured row comes from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lipnb.report.paper_numbers import METRICS, SOURCE, TABLE1, TABLE2, TABLE3, TABLE3_METRICS
+
+TITLES = {
+    "table1": "Table 1: DAVIS 2016 protocol (single object)",
+    "table2": "Table 2: DAVIS 2017 protocol (multiple objects)",
+    "table3": "Table 3: ablation, zero vs dynamic hidden state of the Conv-GRU (DAVIS 2017 protocol)",
+}
+
+
+def _percent(values: dict, metrics: list) -> list:
+    return [round(100.0 * float(values[m]), 1) for m in metrics]
+
+
+def scale_note(ev: dict) -> str:
+    it = ev["iterations"]
+    n = len(ev["sequences"])
+    return (f"profile `{ev['profile']}`, data: {ev['data']}, {n} sequence{'s' * (n != 1)}, iterations: "
+            f"pre-training {it['pretrain_iters']}, fine-tuning {it['finetune_iters']}, online fine-tuning "
+            f"<= {it['online_iters']} per sequence, id-head refresh <= {it['refresh_iters']} per frame")
+
+
+def results_table(paper: dict, measured: dict):
+    """Paper rows (in the paper's order) then the measured LIP row, J/F in percent."""
+    import pandas as pd
+
+    rows = [[f"{m} (paper)", "paper", *v] for m, v in paper.items()]
+    rows.append([f"LIP (this run, {measured['profile']})", "this run", *_percent(measured["global"], METRICS)])
+    return pd.DataFrame(rows, columns=["Method", "Source", *METRICS])
+
+
+def ablation_table(dynamic: dict, zero: dict):
+    """Table 3: the paper's two rows, then this run's zero-hidden and dynamic rows."""
+    import pandas as pd
+
+    rows = [[f"{m} (paper)", "paper", *v] for m, v in TABLE3.items()]
+    rows.append([f"zero hidden state (this run, {zero['profile']})", "this run",
+                 *_percent(zero["global"], TABLE3_METRICS)])
+    rows.append([f"dynamic memory (this run, {dynamic['profile']})", "this run",
+                 *_percent(dynamic["global"], TABLE3_METRICS)])
+    return pd.DataFrame(rows, columns=["Method", "Source", *TABLE3_METRICS])
+
+
+def build_tables(evaluations: dict) -> dict:
+    """``{"table1": (df, notes), ...}`` from the evaluation records ``table1``, ``table2``, ``table3-zero``."""
+    t1, t2, zero = evaluations["table1"], evaluations["table2"], evaluations["table3-zero"]
+    return {
+        "table1": (results_table(TABLE1, t1), [scale_note(t1), "measured row: evaluations/table1.json"]),
+        "table2": (results_table(TABLE2, t2), [scale_note(t2), "measured row: evaluations/table2.json"]),
+        "table3": (ablation_table(t2, zero), [
+            scale_note(zero), "zero hidden state: fine-tuned and run with the Conv-GRU's input state held at "
+            "zero (evaluations/table3-zero.json); dynamic memory: the Table 2 run (evaluations/table2.json)"]),
+    }
+
+
+def _number(v: float) -> str:
+    """One decimal as the paper prints (81.0), two where the paper has them (0.05)."""
+    text = f"{v:.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
+def to_markdown(df, title: str, notes: list) -> str:
+    """A GitHub Markdown table (no extra dependency) under a title and notes."""
+    header = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "|".join("---" if c in ("Method", "Source") else "---:" for c in df.columns) + "|"
+    body = ["| " + " | ".join(_number(v) if isinstance(v, float) else str(v) for v in row) + " |"
+            for row in df.itertuples(index=False)]
+    lines = [f"## {title}", ""] + [f"- {n}" for n in notes] + [f"- paper rows: {SOURCE}", ""]
+    return "\n".join(lines + [header, rule] + body) + "\n"
+
+
+def write_tables(tables: dict, out_dir: str | Path) -> list[Path]:
+    """``tableN.csv`` and ``tableN.md`` for each table; returns the paths."""
+    out_dir = Path(out_dir)
+    written = []
+    for name, (df, notes) in tables.items():
+        df.to_csv(out_dir / f"{name}.csv", index=False)
+        (out_dir / f"{name}.md").write_text(to_markdown(df, TITLES[name], notes))
+        written += [out_dir / f"{name}.csv", out_dir / f"{name}.md"]
+    return written

@@ -1,0 +1,84 @@
+"""A frame slider over one segmented sequence: image, predicted masks, true masks, gate map.
+
+    from lipnb.viz import SequenceViewer
+    SequenceViewer(seq, predictions="results/smoke/work/online/procedural-val", gates=maps)
+
+``seq`` is a :class:`lipnb.data.davis.DavisSequence`; ``predictions`` a results folder
+(``<folder>/<seq>/<frame>.png``) or None; ``gates`` per-frame ``[h, w]`` maps (e.g. from
+:func:`lipnb.report.figures.gate_maps`) or None. Displaying the object in JupyterLab shows
+the slider; :meth:`render` draws one frame without widgets (tests, static export).
+"""
+
+from __future__ import annotations
+
+from lipnb.data.davis import read_mask
+from lipnb.report.figures import overlay
+
+
+class SequenceViewer:
+    def __init__(self, seq, predictions=None, gates: list | None = None, year: str | None = None):
+        self.seq, self.predictions, self.gates = seq, predictions, gates
+        self.year = year or seq.year
+        self.panels = ["frame"] + (["predicted"] if predictions is not None else []) + ["truth"] + (
+            ["gate"] if gates is not None else [])
+        self._widget = None
+
+    def masks(self, i: int) -> tuple:
+        """(predicted or None, true or None) object ids of frame ``i``."""
+        pred = read_mask(self.seq.result_path(self.predictions, i), self.year) if self.predictions else None
+        truth = self.seq.read_mask(i) if (self.seq.fully_annotated or i == 0) else None
+        return pred, truth
+
+    def render(self, i: int):
+        """The figure of frame ``i``: one panel per view."""
+        import matplotlib.pyplot as plt
+
+        frame = self.seq.read_frame(i)
+        pred, truth = self.masks(i)
+        fig, axes = plt.subplots(1, len(self.panels), figsize=(3.2 * len(self.panels), 2.6), squeeze=False)
+        for ax, panel in zip(axes[0], self.panels):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(panel if panel != "gate" else "mean update gate z (P2)", fontsize=9)
+            if panel == "frame":
+                ax.imshow(frame)
+            elif panel == "predicted":
+                ax.imshow(overlay(frame, pred))
+            elif panel == "truth":
+                ax.imshow(overlay(frame, truth) if truth is not None else frame)
+            else:
+                ax.imshow(self.gates[i], cmap="magma", vmin=0, vmax=1)
+        fig.suptitle(f"{self.seq.name}, frame {i} / {self.seq.num_frames - 1}", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    @property
+    def widget(self):
+        """``VBox(IntSlider, Output)``: moving the slider redraws the panels."""
+        if self._widget is None:
+            import ipywidgets as widgets
+            import matplotlib.pyplot as plt
+            from IPython.display import display
+
+            slider = widgets.IntSlider(value=0, min=0, max=self.seq.num_frames - 1, description="frame",
+                                       continuous_update=False)
+            play = widgets.Play(min=0, max=self.seq.num_frames - 1, interval=300)
+            widgets.jslink((play, "value"), (slider, "value"))
+            out = widgets.Output()
+
+            def draw(change=None):
+                with out:
+                    out.clear_output(wait=True)
+                    fig = self.render(slider.value)
+                    display(fig)
+                    plt.close(fig)
+
+            slider.observe(draw, names="value")
+            draw()
+            self._widget = widgets.VBox([widgets.HBox([play, slider]), out])
+        return self._widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)

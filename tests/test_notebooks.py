@@ -1,0 +1,117 @@
+"""The five notebooks: committed clean, and run end to end with papermill on ``smoke``.
+
+The papermill run uses even smaller iteration counts than ``smoke``'s defaults (a few
+training steps, two sequences) so that it stays within a couple of minutes on 2 cores; it
+checks what ``make reproduce`` promises: executed notebooks, Tables 1-3 (CSV + Markdown,
+the paper's rows and the measured ones), figures and ``manifest.json``.
+"""
+
+import csv
+import json
+
+import nbformat
+import pytest
+
+from lipnb.report import paper_numbers as P
+from lipnb.report.pipeline import NOTEBOOKS, NOTEBOOKS_DIR, run_pipeline
+from lipnb.report.profiles import COMMON
+
+TINY = dict(pretrain_iters=6, finetune_iters=3, online_iters=5, refresh_iters=3, num_sequences=2)
+FIGURES = {"batch_pretrain.png", "batch_finetune_clip.png", "loss_pretrain.png", "loss_curves.png",
+           "fig1_examples.png", "fig6_table1_masks_over_frames.png", "fig7_table2_masks_over_frames.png",
+           "gates_update_z.png", "loss_dynamic_vs_zero.png", "fig8_dynamic_vs_zero_hidden.png",
+           "tables_jf_mean.png"}
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_committed_clean(name):
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    nbformat.validate(nb)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{name}: committed with outputs"
+            assert cell.execution_count is None, f"{name}: committed with execution counts"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name}: needs exactly one cell tagged 'parameters'"
+    namespace = {}
+    exec(tagged[0].source, namespace)  # noqa: S102 - our own parameters cell
+    assert {k: namespace[k] for k in COMMON} == COMMON  # the smoke defaults, every parameter present
+
+
+def test_notebooks_match_generator(tmp_path):
+    """notebooks/make_notebooks.py is the source; the committed notebooks are its output."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS_DIR / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for path in module.write_all(tmp_path):
+        assert path.read_text() == (NOTEBOOKS_DIR / path.name).read_text(), f"regenerate {path.name}"
+
+
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _check_results_table(path, paper: dict, metrics: list):
+    rows = _rows(path)
+    assert list(rows[0]) == ["Method", "Source", *metrics]
+    assert [r["Source"] for r in rows] == ["paper"] * len(paper) + ["this run"] * (len(rows) - len(paper))
+    for row, (method, values) in zip(rows, paper.items()):
+        assert row["Method"] == f"{method} (paper)"
+        assert [float(row[m]) for m in metrics] == list(values)
+    for row in rows[len(paper):]:
+        for m in metrics:
+            v = float(row[m])
+            assert (-100 <= v <= 100) if "Decay" in m else (0 <= v <= 100), (path.name, m, v)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    out = run_pipeline("smoke", results, TINY, log=lambda *a: None)
+    return out
+
+
+def test_pipeline_smoke_outputs(smoke_run):
+    out = smoke_run
+    for name in NOTEBOOKS:
+        nb = nbformat.read(out / name, as_version=4)
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors
+    t1 = _check_results_table(out / "table1.csv", P.TABLE1, P.METRICS)
+    t2 = _check_results_table(out / "table2.csv", P.TABLE2, P.METRICS)
+    t3 = _check_results_table(out / "table3.csv", P.TABLE3, P.TABLE3_METRICS)
+    assert len(t1) == 11 and len(t2) == 6 and len(t3) == 4
+    assert t1[-1]["Method"] == "LIP (this run, smoke)"
+    assert [r["Method"] for r in t3[2:]] == ["zero hidden state (this run, smoke)", "dynamic memory (this run, smoke)"]
+    # the measured rows are the evaluation files' numbers, in percent
+    ev2 = json.loads((out / "evaluations" / "table2.json").read_text())
+    assert float(t2[-1]["J&F-Mean"]) == round(100 * ev2["global"]["J&F-Mean"], 1)
+    assert float(t3[-1]["J&F-Mean"]) == float(t2[-1]["J&F-Mean"])
+    assert ev2["protocol"] == "DAVIS 2017" and len(ev2["sequences"]) == 2
+    assert json.loads((out / "evaluations" / "table1.json").read_text())["protocol"] == "DAVIS 2016"
+    for name in ("table1", "table2", "table3"):
+        md = (out / f"{name}.md").read_text()
+        assert "profile `smoke`" in md and "pre-training 6" in md and "(paper)" in md and "this run" in md
+
+
+def test_pipeline_smoke_figures_and_manifest(smoke_run):
+    from PIL import Image
+
+    out = smoke_run
+    assert {p.name for p in (out / "figures").glob("*.png")} >= FIGURES
+    for p in (out / "figures").glob("*.png"):
+        with Image.open(p) as im:
+            assert im.format == "PNG" and min(im.size) > 50
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["profile"] == "smoke" and m["parameters"]["pretrain_iters"] == 6
+    assert m["parameters"]["out_dir"] == str(out)
+    assert set(m["notebooks"]) == set(NOTEBOOKS) and all(v["wall_s"] > 0 for v in m["notebooks"].values())
+    assert m["packages"]["torch"] and m["seeds"]["seed"] == 0 and "commit" in m["git"]
+    assert len(m["data"]["davis2017"]["sha256"]) == 64
+    assert not (out.parent / ".staging-smoke").exists()

@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= smoke
+ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lipnb-installed
 
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 reproduce: $(STAMP)
-	$(PY) -m lipnb reproduce --profile $(PROFILE)
+	$(PY) -m lipnb reproduce --profile $(PROFILE) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

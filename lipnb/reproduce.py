@@ -4,6 +4,7 @@
     python -m lipnb reproduce --profile davis-cpu              # COCO tiny + DAVIS 2016 from ../shared/data
     python -m lipnb reproduce --profile davis-cpu -p pretrain_iters 20 -p num_sequences 2
     python -m lipnb reproduce --profile paper                  # GPU, COCO + DAVIS 2017 in data/
+    python -m lipnb reproduce --profile davis-cpu --resume     # continue an interrupted run
 
 Runs ``notebooks/01..05`` with papermill (kernel ``python3`` of this interpreter) into a
 staging folder, then moves it to ``results/<profile>/``: executed notebooks, ``table{1,2,3}.csv``
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from lipnb import paths
 
-PROFILES = ("smoke", "davis-cpu", "paper")
+PROFILES = ("smoke", "davis-cpu", "davis-gpu", "paper")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="outputs go to RESULTS_DIR/<profile>/ (default: %(default)s)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override one notebook parameter, as papermill's -p (e.g. -p pretrain_iters 20)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted or failed run from its checkpoints and finished sequences")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' cell outputs")
 
 
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         out = run_pipeline(args.profile, args.results_dir, parse_overrides(args.parameter),
-                           log=lambda message: print(message, flush=True), log_output=args.log_output)
+                           log=lambda message: print(message, flush=True), log_output=args.log_output, resume=args.resume)
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2

@@ -25,12 +25,12 @@ import subprocess
 import sys
 import time
 
-DEFAULT_SIZE = {"smoke": (128, 224), "davis-cpu": (240, 427), "paper": (480, 854)}  # (H, W)
+DEFAULT_SIZE = {"smoke": (128, 224), "davis-cpu": (240, 427), "davis-gpu": (240, 427), "paper": (480, 854)}  # (H, W)
 
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m lipnb.bench model", description=__doc__.split("\n")[0])
-    p.add_argument("--profile", default="smoke", choices=["smoke", "davis-cpu", "paper"])
+    p.add_argument("--profile", default="smoke", choices=["smoke", "davis-cpu", "davis-gpu", "paper"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"])
     p.add_argument("--height", type=int, default=None)

@@ -108,3 +108,48 @@ class CocoInstances(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         return self.sample(index)
+
+
+class CocoMixture(torch.utils.data.Dataset):
+    """Several :class:`CocoInstances` read as one: their images one after another, their
+    categories side by side (labels of the second set follow those of the first, and so on).
+
+    Used to pre-train on COCO tiny plus procedural images (``data="coco_tiny+procedural"``)."""
+
+    def __init__(self, parts: list, names: list[str]):
+        if not parts:
+            raise ValueError("CocoMixture needs at least one dataset")
+        self.parts = list(parts)
+        self.offsets, self.starts, n_cat, n_img = [], [], 0, 0
+        for part in self.parts:
+            self.offsets.append(n_cat)
+            self.starts.append(n_img)
+            n_cat += part.num_classes
+            n_img += len(part)
+        self.category_names = [f"{name}/{c}" for name, part in zip(names, self.parts) for c in part.category_names]
+        self._len = n_img
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.category_names)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _locate(self, index: int):
+        if not 0 <= index < self._len:
+            raise IndexError(f"index {index} out of range for {self._len} images")
+        k = max(i for i, s in enumerate(self.starts) if s <= index)
+        return self.parts[k], index - self.starts[k], self.offsets[k]
+
+    def _shift(self, sample, offset: int):
+        image, target = sample
+        return image, {**target, "labels": target["labels"] + offset}
+
+    def get(self, index: int, rng: random.Random):
+        part, i, offset = self._locate(index)
+        return self._shift(part.get(i, rng), offset)
+
+    def __getitem__(self, index: int):
+        part, i, offset = self._locate(index)
+        return self._shift(part[i], offset)

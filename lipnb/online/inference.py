@@ -163,15 +163,20 @@ def infer_davis(
     cfg: Optional[OnlineConfig] = None,
     sequences: Optional[list] = None,
     progress: bool = True,
+    resume: bool = False,
 ) -> list[SequenceResult]:
     """Segment every sequence of ``dataset`` (or ``sequences``) into ``out_dir/<seq>/<frame>.png``
-    at the annotations' resolution; per-sequence timing goes to ``out_dir/timing.{json,csv}``."""
+    at the annotations' resolution; per-sequence timing goes to ``out_dir/timing.{json,csv}``,
+    rewritten after each sequence. ``resume``: sequences already in ``timing.json`` (finished by
+    an earlier, interrupted call with the same model and settings) are kept, not run again."""
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     names = list(sequences or dataset.sequences)
-    results = []
-    for name in tqdm(names, desc="sequences", disable=not progress):
+    timing = out_dir / f"{TIMING_NAME}.json"
+    done = {r["name"]: SequenceResult(**r) for r in json.loads(timing.read_text())} if resume and timing.is_file() else {}
+    results = [done[n] for n in names if n in done]
+    for name in tqdm([n for n in names if n not in done], desc="sequences", disable=not progress):
         seq = dataset[name]
         result = segment_sequence(model, seq.read_frame, seq.num_frames, seq.first_mask(),
                                   lambda i, ids, seq=seq: seq.write_result(out_dir, i, ids),

@@ -117,16 +117,26 @@ def _swap_into_place(staging: Path, final: Path) -> None:
 
 
 def run_pipeline(profile: str = "smoke", results_dir: str | Path = paths.RESULTS_DIR,
-                 overrides: dict | None = None, log=print, log_output: bool = False) -> Path:
-    """Run the five notebooks for ``profile``; returns ``results_dir/<profile>``."""
+                 overrides: dict | None = None, log=print, log_output: bool = False, resume: bool = False) -> Path:
+    """Run the five notebooks for ``profile``; returns ``results_dir/<profile>``.
+
+    ``resume``: continue in the staging folder an interrupted run left (or, after a failure, in
+    ``<profile>.failed``): the notebooks run again, but training continues from its last
+    checkpoint and online inference keeps the sequences it had finished."""
     results_dir = Path(results_dir).resolve()
     final = results_dir / profile
     staging = results_dir / f".staging-{profile}"
     failed = results_dir / f"{profile}.failed"
     params = notebook_parameters(profile, out_dir=str(staging), **(overrides or {}))
     ensure_kernel()
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    if resume and not staging.exists() and failed.exists():
+        os.rename(failed, staging)
+    resumed = resume and staging.exists()
+    if resumed:
+        log(f"[reproduce] resuming in {staging}")
+    else:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
     timings, start = {}, time.perf_counter()
     log(f"[reproduce] profile {profile}: {len(NOTEBOOKS)} notebooks -> {final} (staging in {staging})")
     try:
@@ -144,7 +154,10 @@ def run_pipeline(profile: str = "smoke", results_dir: str | Path = paths.RESULTS
         raise
     wall = time.perf_counter() - start
     recorded = {**params, "out_dir": str(final)}
-    write_manifest(staging / "manifest.json", build_manifest(profile, recorded, timings, wall))
+    manifest = build_manifest(profile, recorded, timings, wall)
+    if resumed:
+        manifest["resumed"] = True  # wall times are those of the last, resumed pass
+    write_manifest(staging / "manifest.json", manifest)
     _swap_into_place(staging, final)
     shutil.rmtree(failed, ignore_errors=True)
     log(f"[reproduce] {profile} complete in {wall:.0f} s: " +

@@ -12,7 +12,7 @@ path (relative paths are tried as given, then against the repository root).
 
 from __future__ import annotations
 
-PROFILES = ("smoke", "davis-cpu", "paper")
+PROFILES = ("smoke", "davis-cpu", "davis-gpu", "paper")
 
 COMMON = dict(
     profile="smoke",
@@ -37,9 +37,14 @@ COMMON = dict(
 PROFILE_PARAMETERS = {
     "smoke": dict(COMMON),
     "davis-cpu": dict(
-        COMMON, profile="davis-cpu", out_dir="../results/davis-cpu", coco="coco_tiny", davis_train="davis2016",
-        davis2016="davis2016", davis2017="procedural", frames_resolution="240p", num_sequences=0,
-        pretrain_iters=2000, finetune_iters=1000, online_iters=300, refresh_iters=100),
+        COMMON, profile="davis-cpu", out_dir="../results/davis-cpu", threads=2, coco="coco_tiny+procedural",
+        davis_train="davis2016", davis2016="davis2016", davis2017="procedural", frames_resolution="240p",
+        num_sequences=0, pretrain_iters=600, finetune_iters=200, online_iters=150, refresh_iters=50),
+    "davis-gpu": dict(
+        COMMON, profile="davis-gpu", out_dir="../results/davis-gpu", device="cuda", threads=0,
+        coco="coco_tiny+procedural", davis_train="davis2016", davis2016="davis2016", davis2017="procedural",
+        frames_resolution="240p", num_sequences=0, pretrain_iters=2000, finetune_iters=1500, online_iters=300,
+        refresh_iters=100),
     "paper": dict(
         COMMON, profile="paper", out_dir="../results/paper", device="cuda", threads=0, coco="data/coco",
         davis_train="data/davis2017", davis2016="data/davis2016", davis2017="data/davis2017",
@@ -62,9 +67,9 @@ def notebook_parameters(profile: str, **overrides) -> dict:
 def parameters_cell(profile: str = "smoke") -> str:
     """Source of the ``parameters`` cell (the embedded defaults), one commented line per value."""
     notes = {
-        "profile": "smoke | davis-cpu | paper", "out_dir": "results of this run; checkpoints go to out_dir/work",
+        "profile": "smoke | davis-cpu | davis-gpu | paper", "out_dir": "results of this run; checkpoints go to out_dir/work",
         "device": "cpu | cuda | auto", "threads": "torch threads, 0 keeps the torch default",
-        "seed": "every random draw of the run", "coco": "pre-training images: procedural | coco_tiny | a COCO root",
+        "seed": "every random draw of the run", "coco": "pre-training images: procedural | coco_tiny | coco_tiny+procedural | a COCO root",
         "davis_train": "fine-tuning videos: procedural | davis2016 | a DAVIS root",
         "davis2016": "Table 1 set: procedural | davis2016 | a DAVIS 2016 root",
         "davis2017": "Tables 2-3 set: procedural | a DAVIS 2017 root",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,12 +128,13 @@ def train_config(run: Run, stage: str, zero_hidden: bool = False):
 
 
 def train_stage(run: Run, stage: str, zero_hidden: bool = False) -> dict:
-    """Train ``stage`` into ``work/<stage>[-zero]``; returns the loop's summary."""
+    """Train ``stage`` into ``work/<stage>[-zero]``; returns the loop's summary. A checkpoint
+    already there (a resumed reproduction) is continued, and a finished one is kept as it is."""
     from lipnb.train import train
 
     cfg = train_config(run, stage, zero_hidden)
     folder = run.work / (stage + ("-zero" if zero_hidden else ""))
-    summary = train(cfg, folder, progress=False)
+    summary = train(cfg, folder, resume=(folder / "last.pt").is_file(), progress=False)
     print(f"{stage}{' (zero hidden state)' if zero_hidden else ''}: {summary['steps_run']} steps in "
           f"{summary['wall_s']:.0f} s, loss {summary['first_loss']:.3f} -> {summary['last_loss']:.3f}")
     return summary
@@ -244,23 +246,29 @@ def load_offline_model(run: Run, zero_hidden: bool = False):
 def predict(run: Run, es: EvalSet, zero_hidden: bool = False, model=None) -> Path:
     """Online fine-tuning + inference on ``es``'s sequences -> ``work/online/<key>[-zero]/``.
     A folder already complete for these sequences, this checkpoint and these settings is reused
-    (Tables 1 and 2 share one inference when they share the videos)."""
+    (Tables 1 and 2 share one inference when they share the videos); sequences finished by an
+    interrupted call with the same model and settings are kept."""
     from lipnb.online import infer_davis
 
     out = run.work / "online" / (es.key + ("-zero" if zero_hidden else ""))
-    done = out / "done.json"
+    done, started = out / "done.json", out / "started.json"
     ckpt = run.checkpoint("finetune-zero" if zero_hidden else "finetune")
     cfg = online_config(run)
-    key = {"sequences": es.sequences, "checkpoint": str(ckpt), "checkpoint_mtime_ns": ckpt.stat().st_mtime_ns,
-           "online": cfg.to_dict()}
-    if done.is_file() and json.loads(done.read_text()) == json.loads(json.dumps(key)):
+    key = json.loads(json.dumps({"checkpoint": str(ckpt), "checkpoint_mtime_ns": ckpt.stat().st_mtime_ns,
+                                 "online": cfg.to_dict()}))
+    if done.is_file() and json.loads(done.read_text()) == {"sequences": es.sequences, **key}:
         return out  # same sequences, same model, same settings
+    resume = started.is_file() and json.loads(started.read_text()) == key
+    if not resume:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        started.write_text(json.dumps(key))
     model = model or load_offline_model(run, zero_hidden)
-    results = infer_davis(model, es.inferred, out, cfg, es.sequences, progress=False)
+    results = infer_davis(model, es.inferred, out, cfg, es.sequences, progress=False, resume=resume)
     for r in results:
         print(f"  {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning {r.finetune_iters} it "
               f"/ {r.finetune_s:.1f} s, {r.inference_fps:.1f} frames/s, found {r.found:.0%}")
-    done.write_text(json.dumps(key))
+    done.write_text(json.dumps({"sequences": es.sequences, **key}))
     return out
 
 
@@ -283,6 +291,11 @@ def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: b
     print(f"{name}: {es.label}, {len(es.sequences)} sequences: J&F {100 * g['J&F-Mean']:.1f}  "
           f"J {100 * g['J-Mean']:.1f}  F {100 * g['F-Mean']:.1f}")
     return record
+
+
+def load_evaluations(run: Run) -> dict:
+    """Every ``evaluations/<name>.json`` of this run, by name."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(run.evaluations.glob("*.json"))}
 
 
 def load_evaluation(run: Run, name: str) -> dict:

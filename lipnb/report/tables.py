@@ -40,27 +40,38 @@ def results_table(paper: dict, measured: dict):
     return pd.DataFrame(rows, columns=["Method", "Source", *METRICS])
 
 
-def ablation_table(dynamic: dict, zero: dict):
-    """Table 3: the paper's two rows, then this run's zero-hidden and dynamic rows."""
+def ablation_table(pairs: list):
+    """Table 3: the paper's two rows, then a zero-hidden and a dynamic row of this run for each
+    ``(dynamic, zero, data)`` pair (``data`` names the videos when there is more than one pair)."""
     import pandas as pd
 
     rows = [[f"{m} (paper)", "paper", *v] for m, v in TABLE3.items()]
-    rows.append([f"zero hidden state (this run, {zero['profile']})", "this run",
-                 *_percent(zero["global"], TABLE3_METRICS)])
-    rows.append([f"dynamic memory (this run, {dynamic['profile']})", "this run",
-                 *_percent(dynamic["global"], TABLE3_METRICS)])
+    for dynamic, zero, data in pairs:
+        where = f", {data}" if len(pairs) > 1 else ""
+        rows.append([f"zero hidden state (this run, {zero['profile']}{where})", "this run",
+                     *_percent(zero["global"], TABLE3_METRICS)])
+        rows.append([f"dynamic memory (this run, {dynamic['profile']}{where})", "this run",
+                     *_percent(dynamic["global"], TABLE3_METRICS)])
     return pd.DataFrame(rows, columns=["Method", "Source", *TABLE3_METRICS])
 
 
 def build_tables(evaluations: dict) -> dict:
-    """``{"table1": (df, notes), ...}`` from the evaluation records ``table1``, ``table2``, ``table3-zero``."""
+    """``{"table1": (df, notes), ...}`` from the evaluation records ``table1``, ``table2``,
+    ``table3-zero`` and, where the run also ran the ablation on Table 1's videos (real DAVIS 2016
+    beside procedural Table 2 data), ``table3-zero-table1``."""
     t1, t2, zero = evaluations["table1"], evaluations["table2"], evaluations["table3-zero"]
+    pairs = [(t2, zero, "")]
+    notes3 = [scale_note(zero), "zero hidden state: fine-tuned and run with the Conv-GRU's input state held at "
+              "zero (evaluations/table3-zero.json); dynamic memory: the Table 2 run (evaluations/table2.json)"]
+    zero1 = evaluations.get("table3-zero-table1")
+    if zero1 is not None:
+        pairs = [(ev, z, ev["data"].split(" (")[0]) for ev, z in ((t2, zero), (t1, zero1))]
+        notes3 += [f"also on the Table 1 videos: {scale_note(zero1)}; zero hidden state: "
+                   "evaluations/table3-zero-table1.json, dynamic memory: the Table 1 run (evaluations/table1.json)"]
     return {
         "table1": (results_table(TABLE1, t1), [scale_note(t1), "measured row: evaluations/table1.json"]),
         "table2": (results_table(TABLE2, t2), [scale_note(t2), "measured row: evaluations/table2.json"]),
-        "table3": (ablation_table(t2, zero), [
-            scale_note(zero), "zero hidden state: fine-tuned and run with the Conv-GRU's input state held at "
-            "zero (evaluations/table3-zero.json); dynamic memory: the Table 2 run (evaluations/table2.json)"]),
+        "table3": (ablation_table(pairs), notes3),
     }
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ class StageData:
     collate: Callable  # list of samples -> (inputs, targets) for the model
     num_ids: int
     meta: dict  # {"categories": [...]} or {"ids": [[sequence, object], ...]}
-    root: Path
+    root: Path | str  # the data folder (" + "-joined folders for a mixture)
 
 
 def resolve_data_root(cfg: TrainConfig) -> Path:
@@ -57,13 +58,16 @@ def resolve_data_root(cfg: TrainConfig) -> Path:
 
 
 def build_data(cfg: TrainConfig) -> StageData:
-    root = resolve_data_root(cfg)
     if cfg.stage == "pretrain":
-        from lipnb.data.coco import CocoInstances
+        from lipnb.data.coco import CocoInstances, CocoMixture
 
-        ds = CocoInstances(root, cfg.coco_split, cfg.scales, cfg.max_size, cfg.flip)
+        names = cfg.data.split("+")  # "coco_tiny+procedural": both image sets, categories side by side
+        roots = [resolve_data_root(dataclasses.replace(cfg, data=name)) for name in names]
+        parts = [CocoInstances(r, cfg.coco_split, cfg.scales, cfg.max_size, cfg.flip) for r in roots]
+        ds = parts[0] if len(parts) == 1 else CocoMixture(parts, names)
         return StageData(SampleStream(ds, cfg.seed), collate_images, ds.num_classes,
-                         {"categories": ds.category_names}, root)
+                         {"categories": ds.category_names}, roots[0] if len(roots) == 1 else " + ".join(map(str, roots)))
+    root = resolve_data_root(cfg)
     from lipnb.data.davis import DavisDataset
 
     davis = DavisDataset(root, year=cfg.davis_year, split=cfg.davis_split, resolution=cfg.davis_resolution)

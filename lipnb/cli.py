@@ -18,6 +18,7 @@ COMMANDS = {
     "segment": ("lipnb.online.cli_segment", "segment a folder of frames from its first mask (online LIP)"),
     "infer": ("lipnb.online.cli_infer", "online fine-tuning + inference over a DAVIS split, then evaluate"),
     "reproduce": ("lipnb.reproduce", "run the reproduction for a profile into results/<profile>/"),
+    "ablation": ("lipnb.report.seeds", "Table 3 over several seeds: dynamic memory vs zero hidden state"),
 }
 
 

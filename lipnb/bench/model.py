@@ -42,6 +42,10 @@ def parse(argv):
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2, help="CPU intra-op threads")
     p.add_argument("--score-thresh", type=float, default=0.0)
+    p.add_argument("--bptt-cut", type=int, default=-1,
+                   help="detach the state every N frames in the training clip (0: full BPTT; default: the profile's 4)")
+    p.add_argument("--estimate", action="store_true",
+                   help="also time a pre-training step (2 images, zero state) and estimate the paper's schedule")
     p.add_argument("--no-train", action="store_true")
     p.add_argument("--models", default="lip,maskrcnn")
     p.add_argument("--json", default=None, help="write the results here")
@@ -167,6 +171,8 @@ def measure(name, args) -> dict:
         model.train()
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
         clip_f, clip_t = frames[: args.clip], targets[: args.clip]
+        bptt_cut = cfg.bptt_cut if args.bptt_cut < 0 else (args.bptt_cut or None)
+        result["bptt_cut"] = bptt_cut
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         times = []
@@ -175,7 +181,7 @@ def measure(name, args) -> dict:
             t0 = time.perf_counter()
             with autocast():
                 if name == "lip":
-                    losses = model.forward_clip(clip_f, clip_t, bptt_cut=cfg.bptt_cut)
+                    losses = model.forward_clip(clip_f, clip_t, bptt_cut=bptt_cut)
                 else:
                     losses = {}
                     for images, tgts in zip(clip_f, clip_t):
@@ -189,7 +195,41 @@ def measure(name, args) -> dict:
             times.append(time.perf_counter() - t0)
         result["train_clip_s"] = min(times[1:])
         result["train_peak_mb"] = peak_mb()
+        if args.estimate and name == "lip":
+            result["pretrain_step_s"] = pretrain_step_seconds(model, frames, targets, opt, autocast, sync, args)
     return result
+
+
+def pretrain_step_seconds(model, frames, targets, opt, autocast, sync, args) -> float:
+    """One pre-training micro-batch: 2 images, hidden state held at zero (best of 3 after a warm-up)."""
+    images = [frames[0][0], frames[1][0]]
+    tgts = [targets[0][0], targets[1][0]]
+    model.memory.static = True
+    times = []
+    for _ in range(4):
+        sync()
+        t0 = time.perf_counter()
+        with autocast():
+            losses, _ = model(images, tgts)
+        loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sync()
+        times.append(time.perf_counter() - t0)
+    model.memory.static = False
+    return min(times[1:])
+
+
+def schedule_estimate(r: dict) -> list[str]:
+    """The paper's schedule (§5.1) from measured step times: 270K pre-training steps of 16 images
+    (8 micro-batches of 2) and 12K fine-tuning clips, on 1 GPU and split over 8 (ideal scaling)."""
+    pre = 270_000 * 8 * r["pretrain_step_s"]
+    fine = 12_000 * r["train_clip_s"]
+    return [f"paper schedule estimate (measured steps x counts, no data loading): pre-training 270K x 16 images "
+            f"= {pre / 3600:.1f} h on 1 device, {pre / 8 / 3600:.1f} h on 8; fine-tuning 12K clips = "
+            f"{fine / 3600:.1f} h on 1 device ({r['pretrain_step_s']:.3f} s per 2-image step, "
+            f"{r['train_clip_s']:.3f} s per clip)"]
 
 
 # ------------------------------------------------------------------------------------ report
@@ -202,8 +242,14 @@ def report(results: list, args) -> str:
         lines.append(f"{r['model']:<10} {r['params'] / 1e6:>10.2f} {r['eval_frames_per_s']:>9.2f} "
                      f"{r.get('train_clip_s', float('nan')):>13.2f} {r['eval_peak_mb']:>13.0f} "
                      f"{r.get('train_peak_mb', float('nan')):>14.0f}")
-    lines.append(f"(train clip = {args.clip} frames forward + backward + SGD step; eval over {args.frames} frames; "
+    lines.append(f"(train clip = {args.clip} frames forward + backward + SGD step, BPTT cut "
+                 f"{results[0].get('bptt_cut') or 'none'}; eval over {args.frames} frames; "
                  f"{results[0]['detections_per_frame']:.0f} detections/frame)")
+    for r in results:
+        if "train_clip_s" in r:
+            lines.append(f"{r['model']}: {args.batch / r['train_clip_s']:.2f} training clips/s")
+        if "pretrain_step_s" in r:
+            lines += schedule_estimate(r)
     by = {r["model"]: r for r in results}
     if {"lip", "maskrcnn"} <= set(by):
         a, b = by["lip"], by["maskrcnn"]

@@ -31,6 +31,7 @@ COMMON = dict(
     pretrain_iters=150,  # COCO-style pre-training steps (paper: 270K)
     finetune_iters=30,  # DAVIS fine-tuning clips (paper: 12K), also for the zero-hidden model of Table 3
     online_iters=100,  # first-frame online fine-tuning iterations per sequence (paper: at most 1000)
+    online_lr=0.001,  # online fine-tuning learning rate (authors' code; the paper is silent)
     refresh_iters=50,  # id-head refresh iterations per frame (paper: at most 500)
 )
 
@@ -39,11 +40,11 @@ PROFILE_PARAMETERS = {
     "davis-cpu": dict(
         COMMON, profile="davis-cpu", out_dir="../results/davis-cpu", threads=2, coco="coco_tiny+procedural",
         davis_train="davis2016", davis2016="davis2016", davis2017="procedural", frames_resolution="240p",
-        num_sequences=0, pretrain_iters=600, finetune_iters=200, online_iters=150, refresh_iters=50),
+        num_sequences=0, pretrain_iters=600, finetune_iters=200, online_iters=300, online_lr=0.01, refresh_iters=50),
     "davis-gpu": dict(
         COMMON, profile="davis-gpu", out_dir="../results/davis-gpu", device="cuda", threads=0,
         coco="coco_tiny+procedural", davis_train="davis2016", davis2016="davis2016", davis2017="procedural",
-        frames_resolution="240p", num_sequences=0, pretrain_iters=2000, finetune_iters=1500, online_iters=300,
+        frames_resolution="240p", num_sequences=0, pretrain_iters=2000, finetune_iters=1500, online_iters=300, online_lr=0.01,
         refresh_iters=100),
     "paper": dict(
         COMMON, profile="paper", out_dir="../results/paper", device="cuda", threads=0, coco="data/coco",
@@ -75,7 +76,7 @@ def parameters_cell(profile: str = "smoke") -> str:
         "davis2017": "Tables 2-3 set: procedural | a DAVIS 2017 root",
         "frames_resolution": "frames folder of the evaluation sets", "num_sequences": "0 means the whole val split",
         "pretrain_iters": "paper: 270000", "finetune_iters": "paper: 12000",
-        "online_iters": "paper: at most 1000 per sequence", "refresh_iters": "paper: at most 500 per frame",
+        "online_iters": "paper: at most 1000 per sequence", "online_lr": "authors' code: 0.001", "refresh_iters": "paper: at most 500 per frame",
     }
     lines = []
     for key, value in PROFILE_PARAMETERS[profile].items():

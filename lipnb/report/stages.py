@@ -226,7 +226,8 @@ def online_config(run: Run):
 
     paper = OnlineConfig()
     iters = int(run.online_iters)
-    return OnlineConfig(max_iters=iters, milestones=_scaled(paper.milestones, paper.max_iters, iters),
+    return OnlineConfig(max_iters=iters, lr=float(run.online_lr),
+                        milestones=_scaled(paper.milestones, paper.max_iters, iters),
                         warmup_iters=min(paper.warmup_iters, iters // 10), refresh_iters=int(run.refresh_iters),
                         seed=run.seed)
 
@@ -282,7 +283,7 @@ def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: b
         "data_root": str(es.inferred.root), "sequences": es.sequences, "memory": "zero" if zero_hidden else "dynamic",
         "checkpoint": str(run.checkpoint("finetune-zero" if zero_hidden else "finetune").relative_to(run.out)),
         "profile": run.profile, "iterations": {k: run.params[k] for k in
-                                               ("pretrain_iters", "finetune_iters", "online_iters", "refresh_iters")},
+                                               ("pretrain_iters", "finetune_iters", "online_iters", "online_lr", "refresh_iters")},
         "global": ev.global_results(),
         "per_object": [{"name": n, "J-Mean": j, "F-Mean": f} for n, j, f in ev.per_sequence_results()],
     }

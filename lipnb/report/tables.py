@@ -28,7 +28,7 @@ def scale_note(ev: dict) -> str:
     n = len(ev["sequences"])
     return (f"profile `{ev['profile']}`, data: {ev['data']}, {n} sequence{'s' * (n != 1)}, iterations: "
             f"pre-training {it['pretrain_iters']}, fine-tuning {it['finetune_iters']}, online fine-tuning "
-            f"<= {it['online_iters']} per sequence, id-head refresh <= {it['refresh_iters']} per frame")
+            f"<= {it['online_iters']} per sequence (lr {it.get('online_lr', 0.001)}), id-head refresh <= {it['refresh_iters']} per frame")
 
 
 def results_table(paper: dict, measured: dict):
@@ -81,13 +81,15 @@ def _number(v: float) -> str:
     return text[:-1] if text.endswith("0") else text
 
 
-def to_markdown(df, title: str, notes: list) -> str:
-    """A GitHub Markdown table (no extra dependency) under a title and notes."""
+def to_markdown(df, title: str, notes: list, paper_source: bool = True) -> str:
+    """A GitHub Markdown table (no extra dependency) under a title and notes; text columns
+    left-aligned, numbers right-aligned."""
     header = "| " + " | ".join(df.columns) + " |"
-    rule = "|" + "|".join("---" if c in ("Method", "Source") else "---:" for c in df.columns) + "|"
+    rule = "|" + "|".join("---" if df[c].dtype == object else "---:" for c in df.columns) + "|"
     body = ["| " + " | ".join(_number(v) if isinstance(v, float) else str(v) for v in row) + " |"
             for row in df.itertuples(index=False)]
-    lines = [f"## {title}", ""] + [f"- {n}" for n in notes] + [f"- paper rows: {SOURCE}", ""]
+    notes = list(notes) + ([f"paper rows: {SOURCE}"] if paper_source else [])
+    lines = [f"## {title}", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines + [header, rule] + body) + "\n"
 
 

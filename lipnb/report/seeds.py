@@ -1,0 +1,127 @@
+"""Table 3 over several seeds: dynamic memory vs zero hidden state, with the spread.
+
+    python -m lipnb ablation --profile smoke --seeds 0 1 2 --jobs 2
+    python -m lipnb ablation --profile davis-cpu --seeds 0 1 2 -p finetune_iters 100
+
+One seed is one whole run of notebooks 01-04's stages with that seed (pre-training; fine-tuning
+with dynamic memory and, from the same pre-trained weights, with the hidden state held at zero;
+online fine-tuning and inference of both models on the Table 2 videos, and on the Table 1 videos
+where those differ; evaluation), in ``results/<profile>-ablation/seed-<s>/`` (its ``work/`` is
+not committed). Every stage continues from what an interrupted call left. Then:
+
+* ``ablation_seeds.csv``: one row per seed, videos and memory (J&F, J, F Mean in percent);
+* ``ablation_seeds.md``: per videos, the mean and standard deviation over seeds of each model's
+  J&F and of the paired difference dynamic - zero, with the scale of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from lipnb import paths
+
+METRICS = ("J&F-Mean", "J-Mean", "F-Mean")
+
+
+def run_seed(profile: str, seed: int, out: str, overrides: dict) -> list[dict]:
+    """Train, run and score both models for one seed; returns one row per (videos, memory)."""
+    from lipnb.report import stages
+    from lipnb.report.profiles import notebook_parameters
+
+    run = stages.Run(notebook_parameters(profile, out_dir=out, seed=seed, **overrides)).setup()
+    stages.train_stage(run, "pretrain")
+    stages.train_stage(run, "finetune")
+    stages.train_stage(run, "finetune", zero_hidden=True)
+    sets = [stages.eval_set(run, "table2")]
+    t1 = stages.eval_set(run, "table1")
+    if t1.key != sets[0].key:
+        sets.append(t1)
+    rows = []
+    for es in sets:
+        for zero in (False, True):
+            pred = stages.predict(run, es, zero_hidden=zero)
+            ev = stages.evaluate(run, es, pred, es.table + ("-zero" if zero else ""), zero_hidden=zero)
+            rows.append({"seed": seed, "videos": ev["data"], "protocol": ev["protocol"],
+                         "memory": ev["memory"], **{m: round(100 * ev["global"][m], 2) for m in METRICS},
+                         "sequences": len(ev["sequences"])})
+    return rows
+
+
+def summarize(rows: list[dict]):
+    """Per videos: mean and std over seeds of each model's J&F and of dynamic - zero (paired)."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    out = []
+    for videos, g in df.groupby("videos", sort=False):
+        wide = g.pivot(index="seed", columns="memory", values="J&F-Mean")
+        diff = wide["dynamic"] - wide["zero"]
+        out.append({"videos": videos, "seeds": len(wide),
+                    "dynamic J&F mean": wide["dynamic"].mean(), "dynamic J&F std": wide["dynamic"].std(ddof=1),
+                    "zero J&F mean": wide["zero"].mean(), "zero J&F std": wide["zero"].std(ddof=1),
+                    "dynamic - zero mean": diff.mean(), "dynamic - zero std": diff.std(ddof=1),
+                    "seeds where dynamic wins": int((diff > 0).sum())})
+    return pd.DataFrame(out).round(2)
+
+
+def write_report(rows: list[dict], folder: Path, profile: str, params: dict) -> Path:
+    from lipnb.report.tables import to_markdown
+
+    import pandas as pd
+
+    per_seed = pd.DataFrame(rows).sort_values(["videos", "seed", "memory"])
+    per_seed.to_csv(folder / "ablation_seeds.csv", index=False)
+    summary = summarize(rows)
+    scale = (f"profile `{profile}`, measured by this project (`python -m lipnb ablation --profile {profile} "
+             f"--seeds {' '.join(str(s) for s in sorted(per_seed.seed.unique()))}`); iterations: pre-training "
+             f"{params['pretrain_iters']}, fine-tuning {params['finetune_iters']}, online fine-tuning <= "
+             f"{params['online_iters']} per sequence, id-head refresh <= {params['refresh_iters']} per frame")
+    text = (to_markdown(summary, "Table 3 over seeds: dynamic memory vs zero hidden state (J&F-Mean, %)",
+                        [scale, "std: sample standard deviation over seeds; the difference is paired by seed",
+                         "the paper's Table 3 (DAVIS 2017 val, one run): zero 59.2, dynamic 61.1"])
+            + "\n" + to_markdown(per_seed, "Per seed", ["one row per seed, videos and memory"], paper_source=False))
+    path = folder / "ablation_seeds.md"
+    path.write_text(text)
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="smoke", choices=["smoke", "davis-cpu", "davis-gpu", "paper"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (processes, 1 torch thread each)")
+    parser.add_argument("--results-dir", default=str(paths.RESULTS_DIR),
+                        help="outputs go to RESULTS_DIR/<profile>-ablation/ (default: %(default)s)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override one notebook parameter (e.g. -p finetune_iters 100)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lipnb.report.pipeline import parse_overrides
+    from lipnb.report.profiles import notebook_parameters
+
+    overrides = parse_overrides(args.parameter)
+    if args.jobs > 1:
+        overrides["threads"] = 1
+    try:
+        params = notebook_parameters(args.profile, **overrides)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    folder = Path(args.results_dir).resolve() / f"{args.profile}-ablation"
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides) for s in args.seeds]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            per_seed = list(pool.map(run_seed, *zip(*jobs)))
+    else:
+        per_seed = [run_seed(*job) for job in jobs]
+    rows = [row for seed_rows in per_seed for row in seed_rows]
+    (folder / "rows.json").write_text(json.dumps(rows, indent=1))
+    path = write_report(rows, folder, args.profile, params)
+    print("\n" + path.read_text())
+    return 0

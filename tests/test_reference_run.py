@@ -1,0 +1,117 @@
+"""What the reference runs need: mixed pre-training data, resumable stages, Table 3 on two sets
+of videos, the ablation over seeds."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from lipnb.data.coco import CocoInstances, CocoMixture
+from lipnb.data.davis import DavisDataset
+from lipnb.data.procedural import ProceduralSpec, ensure_procedural
+from lipnb.model import LIPConfig
+from lipnb.online.checkpoint import random_model
+from lipnb.online.config import OnlineConfig
+from lipnb.online.inference import infer_davis
+from lipnb.report import seeds, stages, tables
+from lipnb.report.profiles import notebook_parameters
+from lipnb.train import TrainConfig
+from lipnb.train.build import build_data
+
+from test_report import _evaluation
+
+
+@pytest.fixture(scope="module")
+def procedural():
+    return ensure_procedural(ProceduralSpec(seed=0))
+
+
+def test_coco_mixture_puts_categories_side_by_side(coco_root, procedural):
+    coco = CocoInstances(coco_root, "train2017", scales=(96,), max_size=160)
+    shapes = CocoInstances(procedural.coco, "train2017", scales=(96,), max_size=160)
+    mix = CocoMixture([coco, shapes], ["coco", "shapes"])
+    assert len(mix) == len(coco) + len(shapes)
+    assert mix.num_classes == coco.num_classes + shapes.num_classes
+    assert mix.category_names[0] == f"coco/{coco.category_names[0]}"
+    assert mix.category_names[-1] == f"shapes/{shapes.category_names[-1]}"
+    _, first = mix[0]
+    assert first["labels"].tolist() == coco[0][1]["labels"].tolist()
+    _, later = mix[len(coco) + 2]  # a procedural image: its labels come after COCO's
+    assert later["labels"].tolist() == (shapes[2][1]["labels"] + coco.num_classes).tolist()
+    with pytest.raises(IndexError, match="out of range"):
+        mix[len(mix)]
+
+
+def test_pretraining_data_can_be_a_mixture(coco_root):
+    cfg = TrainConfig.profile("davis-cpu", "pretrain")
+    assert cfg.data == "coco_tiny+procedural"
+    data = build_data(cfg)
+    assert data.num_ids == len(data.meta["categories"]) == 80 + len(
+        build_data(TrainConfig.profile("smoke", "pretrain")).meta["categories"])
+    assert " + " in str(data.root)
+
+
+def test_davis_profiles_build():
+    for name in ("davis-cpu", "davis-gpu"):
+        cfg = LIPConfig.profile(name)
+        assert cfg.test_min_size == 240  # DAVIS 2016's shared frames are 240p
+        assert TrainConfig.profile(name, "finetune").davis_resolution == "240p"
+    assert LIPConfig.profile("davis-gpu").depth == 50
+
+
+def test_inference_resumes_after_an_interruption(procedural, tmp_path):
+    davis = DavisDataset(procedural.davis, "2017", "val")
+    names = list(davis.sequences)[:2]
+    cfg = OnlineConfig(max_iters=1, refresh_iters=1)
+    model = random_model("smoke")
+    first = infer_davis(model, davis, tmp_path, cfg, names[:1], progress=False)  # "interrupted" after one
+    png = next((tmp_path / names[0]).glob("*.png"))
+    stamp = png.stat().st_mtime_ns
+    both = infer_davis(model, davis, tmp_path, cfg, names, progress=False, resume=True)
+    assert [r.name for r in both] == names and both[0] == first[0]
+    assert png.stat().st_mtime_ns == stamp  # the finished sequence was not run again
+    assert [r["name"] for r in json.loads((tmp_path / "timing.json").read_text())] == names
+    again = infer_davis(model, davis, tmp_path, cfg, names[:1], progress=False)  # without resume: runs again
+    assert png.stat().st_mtime_ns != stamp and again[0].name == names[0]
+
+
+def test_stages_continue_a_finished_run(tmp_path):
+    params = notebook_parameters("smoke", out_dir=str(tmp_path), pretrain_iters=2, finetune_iters=1,
+                                 online_iters=1, refresh_iters=1, num_sequences=1)
+    run = stages.Run(params).setup()
+    first = stages.train_stage(run, "pretrain")
+    again = stages.train_stage(run, "pretrain")  # a resumed reproduction: nothing left to train
+    assert first["steps_run"] == 2 and again["steps_run"] == 0 and again["last_loss"] == first["last_loss"]
+    stages.train_stage(run, "finetune")
+    es = stages.eval_set(run, "table2")
+    out = stages.predict(run, es)
+    (out / "done.json").unlink()  # as if interrupted after the last sequence
+    png = next((out / es.sequences[0]).glob("*.png"))
+    stamp = png.stat().st_mtime_ns
+    assert stages.predict(run, es) == out and png.stat().st_mtime_ns == stamp
+    assert (out / "done.json").is_file()
+
+
+def test_table3_on_two_sets_of_videos():
+    real = dict(_evaluation(0.5, profile="davis-cpu", table="table1"), data="DAVIS 2016 val (davis2016, frames 240p)")
+    built = tables.build_tables({"table1": real, "table2": _evaluation(0.25, profile="davis-cpu"),
+                                 "table3-zero": _evaluation(0.125, profile="davis-cpu"),
+                                 "table3-zero-table1": dict(real, **{"global": _evaluation(0.375)["global"]})})
+    df3, notes = built["table3"]
+    assert df3["J&F-Mean"].tolist() == [59.2, 61.1, 12.5, 25.0, 37.5, 50.0]
+    assert df3.Method.iloc[-1] == "dynamic memory (this run, davis-cpu, DAVIS 2016 val)"
+    assert any("table3-zero-table1.json" in n for n in notes)
+
+
+def test_seed_summary_pairs_the_difference(tmp_path):
+    rows = [{"seed": s, "videos": "v", "protocol": "DAVIS 2017", "memory": m, "J&F-Mean": jf, "J-Mean": jf,
+             "F-Mean": jf, "sequences": 4}
+            for s, (dyn, zero) in enumerate([(30.0, 20.0), (25.0, 24.0), (20.0, 22.0)])
+            for m, jf in (("dynamic", dyn), ("zero", zero))]
+    summary = seeds.summarize(rows).iloc[0]
+    assert summary["seeds"] == 3 and summary["seeds where dynamic wins"] == 2
+    assert summary["dynamic - zero mean"] == pytest.approx(3.0)
+    assert summary["dynamic - zero std"] == pytest.approx(pd.Series([10.0, 1.0, -2.0]).std(), abs=0.01)
+    path = seeds.write_report(rows, tmp_path, "smoke", notebook_parameters("smoke"))
+    text = path.read_text()
+    assert "| v | 3 | 25.0 |" in text and (tmp_path / "ablation_seeds.csv").is_file()

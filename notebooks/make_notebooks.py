@@ -248,11 +248,12 @@ protocol, sequences, checkpoint and iteration counts that produced them. At `smo
 `davis-cpu` scale the measured rows are not comparable with the paper's: the network is small,
 trained for minutes instead of days, on different data; the notes above each table say at what
 scale they were made. J and F are in percent.""") + [
-        md("## Build and write the tables\n`tableN.csv` (one row per method) and `tableN.md` (with the notes) in `out_dir`."),
+        md("## Build and write the tables\n`tableN.csv` (one row per method) and `tableN.md` (with the notes) in `out_dir`, "
+           "and `per_sequence.csv`: J and F of every object in every evaluation."),
         code("""from lipnb.report import tables
 evaluations = stages.load_evaluations(run)  # evaluations/*.json by name: table1, table2, table3-zero, ...
 built = tables.build_tables(evaluations)
-written = tables.write_tables(built, run.out)
+written = tables.write_tables(built, run.out) + [tables.write_per_sequence(evaluations, run.out)]
 [p.name for p in written]"""),
         md("## Table 1: DAVIS 2016 protocol"),
         code("""print("\\n".join(built["table1"][1]))

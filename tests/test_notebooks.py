@@ -95,6 +95,10 @@ def test_pipeline_smoke_outputs(smoke_run):
     assert float(t3[-1]["J&F-Mean"]) == float(t2[-1]["J&F-Mean"])
     assert ev2["protocol"] == "DAVIS 2017" and len(ev2["sequences"]) == 2
     assert json.loads((out / "evaluations" / "table1.json").read_text())["protocol"] == "DAVIS 2016"
+    per_seq = _rows(out / "per_sequence.csv")
+    assert {r["evaluation"] for r in per_seq} == {"table1", "table2", "table3-zero"}
+    assert [float(r["J-Mean"]) for r in per_seq if r["evaluation"] == "table2"] == \
+        [round(100 * o["J-Mean"], 1) for o in ev2["per_object"]]
     for name in ("table1", "table2", "table3"):
         md = (out / f"{name}.md").read_text()
         assert "profile `smoke`" in md and "pre-training 6" in md and "(paper)" in md and "this run" in md

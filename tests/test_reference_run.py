@@ -115,3 +115,12 @@ def test_seed_summary_pairs_the_difference(tmp_path):
     path = seeds.write_report(rows, tmp_path, "smoke", notebook_parameters("smoke"))
     text = path.read_text()
     assert "| v | 3 | 25.0 |" in text and (tmp_path / "ablation_seeds.csv").is_file()
+
+
+def test_per_sequence_table():
+    evs = {"table1": dict(_evaluation(0.5, table="table1"), memory="dynamic"),
+           "table3-zero": dict(_evaluation(0.25), memory="zero")}
+    df = tables.per_sequence_table(evs)
+    assert df.columns.tolist() == ["evaluation", "memory", "data", "object", "J-Mean", "F-Mean", "J&F-Mean"]
+    assert df.values.tolist() == [["table1", "dynamic", "procedural", "a_1", 50.0, 50.0, 50.0],
+                                  ["table3-zero", "zero", "procedural", "a_1", 25.0, 25.0, 25.0]]

@@ -102,3 +102,21 @@ def write_tables(tables: dict, out_dir: str | Path) -> list[Path]:
         (out_dir / f"{name}.md").write_text(to_markdown(df, TITLES[name], notes))
         written += [out_dir / f"{name}.csv", out_dir / f"{name}.md"]
     return written
+
+
+def per_sequence_table(evaluations: dict):
+    """One row per evaluation and object: ``evaluation, memory, data, object, J-Mean, F-Mean,
+    J&F-Mean`` in percent (DAVIS 2016 objects are named ``<sequence>_1``)."""
+    import pandas as pd
+
+    rows = [[name, ev["memory"], ev["data"], o["name"], *(round(100.0 * v, 1) for v in
+                                                        (o["J-Mean"], o["F-Mean"], (o["J-Mean"] + o["F-Mean"]) / 2))]
+            for name, ev in sorted(evaluations.items()) for o in ev["per_object"]]
+    return pd.DataFrame(rows, columns=["evaluation", "memory", "data", "object", "J-Mean", "F-Mean", "J&F-Mean"])
+
+
+def write_per_sequence(evaluations: dict, out_dir: str | Path) -> Path:
+    """``per_sequence.csv`` of :func:`per_sequence_table`."""
+    path = Path(out_dir) / "per_sequence.csv"
+    per_sequence_table(evaluations).to_csv(path, index=False)
+    return path

@@ -45,7 +45,7 @@ def test_profiles():
     assert paper.roi_positive_fraction == 0.25 and paper.carry == "N" and paper.gru_kernel == 3
     assert LIPConfig.profile("paper", roi_batch_size_per_image=128).roi_batch_size_per_image == 128
     d = LIPConfig.profile("davis-cpu")
-    assert (d.depth, d.width, d.fpn_channels, d.test_min_size) == (18, 0.5, 128, 240)
+    assert (d.depth, d.width, d.fpn_channels, d.test_min_size) == (18, 0.5, 64, 240)
     with pytest.raises(ValueError):
         LIPConfig.profile("nope")
 

@@ -124,3 +124,15 @@ def test_per_sequence_table():
     assert df.columns.tolist() == ["evaluation", "memory", "data", "object", "J-Mean", "F-Mean", "J&F-Mean"]
     assert df.values.tolist() == [["table1", "dynamic", "procedural", "a_1", 50.0, 50.0, 50.0],
                                   ["table3-zero", "zero", "procedural", "a_1", 25.0, 25.0, 25.0]]
+
+
+def test_cli_zero_hidden_holds_the_state_at_zero():
+    import argparse
+
+    from lipnb.online.cli_common import add_model_arguments, build_model
+
+    p = argparse.ArgumentParser()
+    add_model_arguments(p)
+    assert not build_model(p.parse_args(["--random-weights", "smoke"])).memory.static
+    model = build_model(p.parse_args(["--random-weights", "smoke", "--zero-hidden"]))
+    assert model.memory.static and model.cfg.static_memory

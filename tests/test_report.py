@@ -47,6 +47,7 @@ def test_build_and_write_tables(tmp_path):
     md = (tmp_path / "table1.md").read_text()
     assert "| LIP (paper) | paper | 78.5 | 78.0 | 88.6 | 0.05 | 79.0 | 86.8 | 0.06 |" in md
     assert "| LIP (this run, smoke) | this run | 50.0 |" in md and md.startswith("## Table 1")
+    assert "|---|---|---:|" in md  # text columns left, numbers right
 
 
 def test_profiles():

@@ -8,8 +8,8 @@ from lipnb.report import pipeline
 def test_cli_passes_profile_and_overrides(tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def fake_run(profile, results_dir, overrides, log=print, log_output=False):
-        seen.update(profile=profile, results_dir=results_dir, overrides=overrides)
+    def fake_run(profile, results_dir, overrides, log=print, log_output=False, resume=False):
+        seen.update(profile=profile, results_dir=results_dir, overrides=overrides, resume=resume)
         out = tmp_path / profile
         out.mkdir()
         for name in ("table1", "table2", "table3"):
@@ -18,10 +18,10 @@ def test_cli_passes_profile_and_overrides(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(pipeline, "run_pipeline", fake_run)
     argv = ["reproduce", "--profile", "davis-cpu", "--results-dir", str(tmp_path),
-            "-p", "pretrain_iters", "20", "-p", "coco", "data/coco", "-p", "device", "cpu"]
+            "-p", "pretrain_iters", "20", "-p", "coco", "data/coco", "-p", "device", "cpu", "--resume"]
     assert lipnb_main(argv) == 0
     assert seen == {"profile": "davis-cpu", "results_dir": str(tmp_path),
-                    "overrides": {"pretrain_iters": 20, "coco": "data/coco", "device": "cpu"}}
+                    "overrides": {"pretrain_iters": 20, "coco": "data/coco", "device": "cpu"}, "resume": True}
     printed = capsys.readouterr().out
     assert "## table3" in printed and "manifest.json" in printed
 

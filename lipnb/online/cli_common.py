@@ -15,6 +15,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                         help="an untrained model of this profile (checks the pipeline; results are noise)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any OnlineConfig field, e.g. max_iters=100 or stop_thresholds='{\"id\": 0.1}'")
+    p.add_argument("--zero-hidden", action="store_true",
+                   help="hold the Conv-GRU's input hidden state at zero on every frame (Table 3's static model)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0, help="random weights and sampling during fine-tuning")
@@ -47,11 +49,15 @@ def build_model(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.random_weights:
-        return random_model(args.random_weights, seed=args.seed, device=args.device)
-    try:
-        return load_model(args.checkpoint, device=args.device)
-    except CheckpointError as e:
-        fail(str(e))
+        model = random_model(args.random_weights, seed=args.seed, device=args.device)
+    else:
+        try:
+            model = load_model(args.checkpoint, device=args.device)
+        except CheckpointError as e:
+            fail(str(e))
+    if args.zero_hidden:
+        model.cfg.static_memory = model.memory.static = True
+    return model
 
 
 def fail(message: str):

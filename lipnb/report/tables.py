@@ -85,7 +85,9 @@ def to_markdown(df, title: str, notes: list, paper_source: bool = True) -> str:
     """A GitHub Markdown table (no extra dependency) under a title and notes; text columns
     left-aligned, numbers right-aligned."""
     header = "| " + " | ".join(df.columns) + " |"
-    rule = "|" + "|".join("---" if df[c].dtype == object else "---:" for c in df.columns) + "|"
+    from pandas.api.types import is_numeric_dtype
+
+    rule = "|" + "|".join("---:" if is_numeric_dtype(df[c]) else "---" for c in df.columns) + "|"
     body = ["| " + " | ".join(_number(v) if isinstance(v, float) else str(v) for v in row) + " |"
             for row in df.itertuples(index=False)]
     notes = list(notes) + ([f"paper rows: {SOURCE}"] if paper_source else [])

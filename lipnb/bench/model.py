@@ -175,49 +175,39 @@ def measure(name, args) -> dict:
         result["bptt_cut"] = bptt_cut
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        times = []
-        for rep in range(1 + args.train_reps):  # the first clip is the warm-up
-            sync()
-            t0 = time.perf_counter()
-            with autocast():
-                if name == "lip":
-                    losses = model.forward_clip(clip_f, clip_t, bptt_cut=bptt_cut)
-                else:
-                    losses = {}
-                    for images, tgts in zip(clip_f, clip_t):
-                        for k, v in model(images, tgts).items():
-                            losses[k] = losses.get(k, 0.0) + v / len(clip_f)
-            loss = sum(losses.values())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sync()
-            times.append(time.perf_counter() - t0)
-        result["train_clip_s"] = min(times[1:])
+
+        def clip_losses():
+            if name == "lip":
+                return model.forward_clip(clip_f, clip_t, bptt_cut=bptt_cut)
+            losses = {}
+            for images, tgts in zip(clip_f, clip_t):
+                for k, v in model(images, tgts).items():
+                    losses[k] = losses.get(k, 0.0) + v / len(clip_f)
+            return losses
+
+        result["train_clip_s"] = best_step_seconds(clip_losses, opt, autocast, sync, args.train_reps)
         result["train_peak_mb"] = peak_mb()
-        if args.estimate and name == "lip":
-            result["pretrain_step_s"] = pretrain_step_seconds(model, frames, targets, opt, autocast, sync, args)
+        if args.estimate and name == "lip":  # one pre-training micro-batch: 2 images, hidden state at zero
+            images, tgts = [frames[0][0], frames[1][0]], [targets[0][0], targets[1][0]]
+            model.memory.static = True
+            result["pretrain_step_s"] = best_step_seconds(lambda: model(images, tgts)[0], opt, autocast, sync, 3)
+            model.memory.static = False
     return result
 
 
-def pretrain_step_seconds(model, frames, targets, opt, autocast, sync, args) -> float:
-    """One pre-training micro-batch: 2 images, hidden state held at zero (best of 3 after a warm-up)."""
-    images = [frames[0][0], frames[1][0]]
-    tgts = [targets[0][0], targets[1][0]]
-    model.memory.static = True
+def best_step_seconds(losses_fn, opt, autocast, sync, reps: int) -> float:
+    """Fastest of ``reps`` training steps (forward, backward, SGD step) after one warm-up step."""
     times = []
-    for _ in range(4):
+    for _ in range(1 + reps):
         sync()
         t0 = time.perf_counter()
         with autocast():
-            losses, _ = model(images, tgts)
-        loss = sum(losses.values())
+            loss = sum(losses_fn().values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sync()
         times.append(time.perf_counter() - t0)
-    model.memory.static = False
     return min(times[1:])
 
 

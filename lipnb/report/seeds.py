@@ -70,6 +70,7 @@ def summarize(rows: list[dict]):
 
 
 def write_report(rows: list[dict], folder: Path, profile: str, params: dict) -> Path:
+    from lipnb.report.profiles import notebook_parameters
     from lipnb.report.tables import to_markdown
 
     import pandas as pd
@@ -77,8 +78,10 @@ def write_report(rows: list[dict], folder: Path, profile: str, params: dict) -> 
     per_seed = pd.DataFrame(rows).sort_values(["videos", "seed", "memory"])
     per_seed.to_csv(folder / "ablation_seeds.csv", index=False)
     summary = summarize(rows)
+    given = "".join(f" -p {k} {v}" for k, v in params.items() if k not in ("out_dir", "threads", "seed")
+                    and v != notebook_parameters(profile)[k])
     scale = (f"profile `{profile}`, measured by this project (`python -m lipnb ablation --profile {profile} "
-             f"--seeds {' '.join(str(s) for s in sorted(per_seed.seed.unique()))}`); iterations: pre-training "
+             f"--seeds {' '.join(str(s) for s in sorted(per_seed.seed.unique()))}{given}`); iterations: pre-training "
              f"{params['pretrain_iters']}, fine-tuning {params['finetune_iters']}, online fine-tuning <= "
              f"{params['online_iters']} per sequence, id-head refresh <= {params['refresh_iters']} per frame")
     text = (to_markdown(summary, "Table 3 over seeds: dynamic memory vs zero hidden state (J&F-Mean, %)",

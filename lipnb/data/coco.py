@@ -12,6 +12,7 @@ longer side at most ``max_size``, horizontal flip with probability 1/2.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import io
 import random
@@ -120,26 +121,24 @@ class CocoMixture(torch.utils.data.Dataset):
         if not parts:
             raise ValueError("CocoMixture needs at least one dataset")
         self.parts = list(parts)
-        self.offsets, self.starts, n_cat, n_img = [], [], 0, 0
+        self.starts = [0]  # index of each part's first image, then the total
+        self.offsets = [0]  # label offset of each part
         for part in self.parts:
-            self.offsets.append(n_cat)
-            self.starts.append(n_img)
-            n_cat += part.num_classes
-            n_img += len(part)
+            self.starts.append(self.starts[-1] + len(part))
+            self.offsets.append(self.offsets[-1] + part.num_classes)
         self.category_names = [f"{name}/{c}" for name, part in zip(names, self.parts) for c in part.category_names]
-        self._len = n_img
 
     @property
     def num_classes(self) -> int:
         return len(self.category_names)
 
     def __len__(self) -> int:
-        return self._len
+        return self.starts[-1]
 
     def _locate(self, index: int):
-        if not 0 <= index < self._len:
-            raise IndexError(f"index {index} out of range for {self._len} images")
-        k = max(i for i, s in enumerate(self.starts) if s <= index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} images")
+        k = bisect.bisect_right(self.starts, index) - 1
         return self.parts[k], index - self.starts[k], self.offsets[k]
 
     def _shift(self, sample, offset: int):

@@ -95,3 +95,15 @@ def test_fine_tuning_is_reproducible(frame0):
         OnlineFineTuner(model, OnlineConfig(max_iters=1, stop_thresholds=NEVER)).fit(image, targets)
         weights.append(model.roi_heads.id_head.cls_score.weight.detach().clone())
     assert torch.equal(*weights)
+
+
+def test_warm_first_frame_sees_frame_0_with_its_own_state(frame0):
+    image, targets = frame0
+    model = random_model("smoke").eval()
+    cold = OnlineFineTuner(model, OnlineConfig()).first_frame_features(image, targets)
+    warm = OnlineFineTuner(model, OnlineConfig(warm_first_frame=1)).first_frame_features(image, targets)
+    with torch.no_grad():
+        again = model.features([image], cold.state)
+    for w, a, c in zip(warm.state, again.state, cold.state):
+        assert torch.allclose(w, a) and not torch.allclose(w, c)
+    assert torch.equal(warm.targets[0]["boxes"], cold.targets[0]["boxes"])

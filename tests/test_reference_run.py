@@ -115,6 +115,9 @@ def test_seed_summary_pairs_the_difference(tmp_path):
     path = seeds.write_report(rows, tmp_path, "smoke", notebook_parameters("smoke"))
     text = path.read_text()
     assert "| v | 3 | 25.0 |" in text and (tmp_path / "ablation_seeds.csv").is_file()
+    assert "--tables" not in text
+    text = seeds.write_report(rows, tmp_path, "smoke", notebook_parameters("smoke"), ("table1",)).read_text()
+    assert "--seeds 0 1 2 --tables table1`" in text
 
 
 def test_per_sequence_table():

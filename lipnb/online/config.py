@@ -37,6 +37,11 @@ class OnlineConfig:
     focal_gamma: float = 2.0  # "Focal loss [33] is used to balance id training"
     box_expand: float = 0.1  # first-frame boxes grown like the DAVIS training boxes (§5.1)
     seed: int = 0  # RoI / anchor sampling during fine-tuning
+    # Passes of frame 0 through the Conv-GRU before the pass whose features are fine-tuned on
+    # (not in the paper, which is silent on frame 0's state). 0: frame 0 is seen with the zero
+    # state, as in training clips; 1: with the state frame 0 itself left, closer to what the
+    # heads see on frames 1..N-1, whose state is carried.
+    warm_first_frame: int = 0
 
     # --- online inference (§3.3, §5.1) ---
     min_score: float = 0.2  # "we select 10 detected objects that have id score above 0.2"

@@ -120,11 +120,15 @@ class OnlineFineTuner:
         self.model, self.cfg = model, cfg or OnlineConfig()
 
     def first_frame_features(self, image: torch.Tensor, targets: dict) -> FrameFeatures:
-        """Backbone + memory + path augmentation on frame 0, once, at the test scale.
+        """Backbone + memory + path augmentation on frame 0, once, at the test scale, after
+        ``cfg.warm_first_frame`` passes that only warm the memory state.
         image ``[3, H, W]`` in [0, 1]; the targets come back resized in ``ff.targets``."""
         self.model.eval()
+        state = None
         with torch.no_grad():
-            return self.model.features([image], None, [targets])
+            for _ in range(self.cfg.warm_first_frame):
+                state = self.model.features([image], state).state
+            return self.model.features([image], state, [targets])
 
     def fit(self, image: torch.Tensor, targets: dict, progress: bool = False) -> FineTuneResult:
         """Prepare the model for ``len(targets["labels"])`` objects and fine-tune it on frame 0."""

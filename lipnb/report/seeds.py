@@ -6,7 +6,7 @@
 One seed is one whole run of notebooks 01-04's stages with that seed (pre-training; fine-tuning
 with dynamic memory and, from the same pre-trained weights, with the hidden state held at zero;
 online fine-tuning and inference of both models on the Table 2 videos, and on the Table 1 videos
-where those differ; evaluation), in ``results/<profile>-ablation/seed-<s>/`` (its ``work/`` is
+where those differ, or on those of ``--tables`` only; evaluation), in ``results/<profile>-ablation/seed-<s>/`` (its ``work/`` is
 not committed). Every stage continues from what an interrupted call left. Then:
 
 * ``ablation_seeds.csv``: one row per seed, videos and memory (J&F, J, F Mean in percent);
@@ -26,10 +26,12 @@ from pathlib import Path
 from lipnb import paths
 
 METRICS = ("J&F-Mean", "J-Mean", "F-Mean")
+TABLES = ("table2", "table1")  # whose videos the two models run on
 
 
-def run_seed(profile: str, seed: int, out: str, overrides: dict) -> list[dict]:
-    """Train, run and score both models for one seed; returns one row per (videos, memory)."""
+def run_seed(profile: str, seed: int, out: str, overrides: dict, tables=TABLES) -> list[dict]:
+    """Train, run and score both models for one seed on the videos of ``tables`` (a set of videos
+    shared by two tables runs once); returns one row per (videos, memory)."""
     from lipnb.report import stages
     from lipnb.report.profiles import notebook_parameters
 
@@ -37,10 +39,11 @@ def run_seed(profile: str, seed: int, out: str, overrides: dict) -> list[dict]:
     stages.train_stage(run, "pretrain")
     stages.train_stage(run, "finetune")
     stages.train_stage(run, "finetune", zero_hidden=True)
-    sets = [stages.eval_set(run, "table2")]
-    t1 = stages.eval_set(run, "table1")
-    if t1.key != sets[0].key:
-        sets.append(t1)
+    sets = []
+    for table in tables:
+        es = stages.eval_set(run, table)
+        if all(es.key != other.key for other in sets):
+            sets.append(es)
     rows = []
     for es in sets:
         for zero in (False, True):
@@ -69,7 +72,7 @@ def summarize(rows: list[dict]):
     return pd.DataFrame(out).round(2)
 
 
-def write_report(rows: list[dict], folder: Path, profile: str, params: dict) -> Path:
+def write_report(rows: list[dict], folder: Path, profile: str, params: dict, tables=TABLES) -> Path:
     from lipnb.report.profiles import notebook_parameters
     from lipnb.report.tables import to_markdown
 
@@ -80,6 +83,8 @@ def write_report(rows: list[dict], folder: Path, profile: str, params: dict) -> 
     summary = summarize(rows)
     given = "".join(f" -p {k} {v}" for k, v in params.items() if k not in ("out_dir", "threads", "seed")
                     and v != notebook_parameters(profile)[k])
+    if tuple(tables) != TABLES:
+        given = f" --tables {' '.join(tables)}" + given
     scale = (f"profile `{profile}`, measured by this project (`python -m lipnb ablation --profile {profile} "
              f"--seeds {' '.join(str(s) for s in sorted(per_seed.seed.unique()))}{given}`); iterations: pre-training "
              f"{params['pretrain_iters']}, fine-tuning {params['finetune_iters']}, online fine-tuning <= "
@@ -96,6 +101,8 @@ def write_report(rows: list[dict], folder: Path, profile: str, params: dict) -> 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="smoke", choices=["smoke", "davis-cpu", "davis-gpu", "paper"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
+                        help="run on the videos of these tables (default: both)")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (processes, 1 torch thread each)")
     parser.add_argument("--results-dir", default=str(paths.RESULTS_DIR),
                         help="outputs go to RESULTS_DIR/<profile>-ablation/ (default: %(default)s)")
@@ -117,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     folder = Path(args.results_dir).resolve() / f"{args.profile}-ablation"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides) for s in args.seeds]
+    jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides, tuple(args.tables)) for s in args.seeds]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             per_seed = list(pool.map(run_seed, *zip(*jobs)))
@@ -125,6 +132,6 @@ def run(args: argparse.Namespace) -> int:
         per_seed = [run_seed(*job) for job in jobs]
     rows = [row for seed_rows in per_seed for row in seed_rows]
     (folder / "rows.json").write_text(json.dumps(rows, indent=1))
-    path = write_report(rows, folder, args.profile, params)
+    path = write_report(rows, folder, args.profile, params, args.tables)
     print("\n" + path.read_text())
     return 0

@@ -1,6 +1,7 @@
 """What the reference runs need: mixed pre-training data, resumable stages, Table 3 on two sets
 of videos, the ablation over seeds."""
 
+import argparse
 import json
 
 import pandas as pd
@@ -139,3 +140,41 @@ def test_cli_zero_hidden_holds_the_state_at_zero():
     assert not build_model(p.parse_args(["--random-weights", "smoke"])).memory.static
     model = build_model(p.parse_args(["--random-weights", "smoke", "--zero-hidden"]))
     assert model.memory.static and model.cfg.static_memory
+
+
+def _reference(folder, params, evaluations):
+    (folder / "evaluations").mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({"parameters": params}))
+    for name, ev in evaluations.items():
+        (folder / "evaluations" / f"{name}.json").write_text(json.dumps(ev))
+    return folder
+
+
+def test_ablation_reads_the_reproductions_seed(tmp_path, capsys):
+    real = dict(_evaluation(0.5, table="table1"), data="DAVIS", protocol="DAVIS 2016", memory="dynamic")
+    ref = _reference(tmp_path / "davis-cpu", notebook_parameters("davis-cpu"), {
+        "table1": real, "table3-zero-table1": dict(real, memory="zero", **{"global": _evaluation(0.25)["global"]})})
+    rows = seeds.reference_rows(ref, "davis-cpu", {}, [0, 1], ["table1"])
+    assert [(r["seed"], r["memory"], r["J&F-Mean"]) for r in rows] == [(0, "dynamic", 50.0), (0, "zero", 25.0)]
+    assert seeds.reference_rows(ref, "davis-cpu", {}, [1, 2], ["table1"]) == []
+    with pytest.raises(ValueError, match="finetune_iters 200 != 100"):
+        seeds.reference_rows(ref, "davis-cpu", {"finetune_iters": 100}, [0], ["table1"])
+    # the command: seed 0 read, nothing trained, the report says so
+    parser = argparse.ArgumentParser()
+    seeds.add_arguments(parser)
+    args = parser.parse_args(["--profile", "davis-cpu", "--seeds", "0", "--tables", "table1",
+                              "--reference", str(ref), "--results-dir", str(tmp_path)])
+    assert seeds.run(args) == 0
+    text = (tmp_path / "davis-cpu-ablation" / "ablation_seeds.md").read_text()
+    assert f"--reference {ref}" in text and "seed 0: the reproduction in" in text
+    assert not (tmp_path / "davis-cpu-ablation" / "seed-0").exists()
+    assert seeds.run(parser.parse_args(["--reference", str(tmp_path / "nowhere")])) == 2
+    assert "nowhere/manifest.json not found" in capsys.readouterr().err
+
+
+def test_reference_with_one_set_of_videos_uses_table3s_zero_run(tmp_path):
+    ev = dict(_evaluation(0.5), protocol="DAVIS 2017", memory="dynamic")
+    ref = _reference(tmp_path / "smoke", notebook_parameters("smoke"), {
+        "table1": dict(ev, table="table1"), "table2": ev, "table3-zero": dict(ev, memory="zero")})
+    rows = seeds.reference_rows(ref, "smoke", {}, [0])
+    assert [r["memory"] for r in rows] == ["dynamic", "zero"]

@@ -11,6 +11,7 @@ One file per step::
     compose.py      compose_label_map: kept masks -> DAVIS label map, overlaps by score
     refresh.py      IdHeadRefresher: id-head fine-tuning on confident detections, cached features
     inference.py    segment_sequence (any frames), infer_davis (a split, with timing)
+    oracle.py       OracleFrames: the same run with ground-truth boxes / best proposals (diagnostic)
     cli_segment.py, cli_infer.py   'lipnb segment', 'lipnb infer'
 
 Typical use::

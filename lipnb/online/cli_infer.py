@@ -8,6 +8,8 @@
 Writes ``OUT/<sequence>/<frame>.png`` at the annotations' resolution, ``OUT/timing.{json,csv}``
 (per sequence: fine-tuning seconds, inference frames/s, ...), ``OUT/online_config.json`` and,
 unless ``--no-evaluate``, ``OUT/evaluation.json`` (J&F as ``lipnb evaluate`` computes it).
+``--oracle`` adds ``OUT/oracle-boxes/`` and ``OUT/oracle-proposals/``, each with its own
+``evaluation.json`` (see :mod:`lipnb.online.oracle`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sequences", help="comma-separated subset of the split")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder")
     p.add_argument("--no-evaluate", action="store_true", help="only write the masks")
+    p.add_argument("--oracle", action="store_true",
+                   help="also segment with ground-truth boxes and with the best proposal per object "
+                        "(DIR/oracle-boxes, DIR/oracle-proposals): where J&F is lost")
     add_model_arguments(p)
 
 
@@ -63,6 +68,7 @@ def evaluate_results(dataset, out: Path, names: list, progress: bool) -> dict:
 
 def run(args) -> int:
     from lipnb.online.inference import infer_davis
+    from lipnb.online.oracle import MODES
 
     dataset = open_dataset(args)
     names = [s.strip() for s in args.sequences.split(",") if s.strip()] if args.sequences else dataset.sequences
@@ -78,11 +84,13 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "online_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    results = infer_davis(model, dataset, out, cfg, names, progress=not args.no_progress)
+    results = infer_davis(model, dataset, out, cfg, names, progress=not args.no_progress, oracle=args.oracle)
     for r in results:
         print(f"[lipnb infer] {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning "
               f"{r.finetune_iters} it / {r.finetune_s:.1f}s, inference {r.inference_fps:.2f} frames/s")
     if not args.no_evaluate:
-        g = evaluate_results(dataset, out, names, not args.no_progress)["global"]
-        print("[lipnb infer] " + "  ".join(f"{k} {v:.3f}" for k, v in g.items()))
+        for folder in [out] + ([out / mode for mode in MODES] if args.oracle else []):
+            g = evaluate_results(dataset, folder, names, not args.no_progress)["global"]
+            label = "" if folder == out else f"{folder.name}: "
+            print(f"[lipnb infer] {label}" + "  ".join(f"{k} {v:.3f}" for k, v in g.items()))
     return 0

@@ -37,6 +37,7 @@ from .config import OnlineConfig
 from .constraints import Kept, select_instances
 from .detect import detect, instance_masks
 from .finetune import OnlineFineTuner, first_frame_targets
+from .oracle import OracleFrames
 from .refresh import IdHeadRefresher
 
 TIMING_NAME = "timing"  # <results>/timing.json and timing.csv, beside the sequence folders
@@ -82,6 +83,7 @@ def segment_sequence(
     cfg: Optional[OnlineConfig] = None,
     name: str = "sequence",
     progress: bool = True,
+    on_frame: Optional[Callable] = None,
 ) -> SequenceResult:
     """Segment one video. ``model`` itself is not changed (a copy is fine-tuned).
 
@@ -89,6 +91,8 @@ def segment_sequence(
         read_frame: ``i`` -> frame ``i``, uint8 ``[H, W, 3]``.
         first_mask: ``[H0, W0]`` object ids of frame 0; ``(H0, W0)`` is the output resolution.
         write: called with ``(i, ids uint8 [H0, W0])`` for every frame, 0 included.
+        on_frame: called with ``(i, fine-tuned model, detections or None on frame 0, tracked ids)``
+            after each frame's output (e.g. :class:`~.oracle.OracleFrames`).
     """
     from tqdm.auto import tqdm
 
@@ -113,6 +117,8 @@ def segment_sequence(
     fit = tuner.fit(to_image(frame0, device), first_frame_targets(mask0, tracked, cfg.box_expand), progress)
     state = fit.features.state
     labels = list(range(1, len(tracked) + 1))  # network label k is object tracked[k - 1]
+    if on_frame:
+        on_frame(0, model, None, tracked)
     previous = {k: Kept(-1, 1.0, tuple(map(float, b))) for k, b in zip(labels, fit.features.targets[0]["boxes"])}
 
     # ---- frames 1..N-1 (§3.3)
@@ -133,6 +139,8 @@ def segment_sequence(
                                 top_k=cfg.top_k, continuity_score=cfg.continuity_score,
                                 continuity_iou=cfg.continuity_iou, sources=det.sources)
         write(i, label_map(model, det, kept, tracked, out_size, cfg.mask_threshold))
+        if on_frame:
+            on_frame(i, model, det, tracked)
         found += len(kept)
         if cfg.refresh:
             r = refresher(det, kept)
@@ -164,11 +172,14 @@ def infer_davis(
     sequences: Optional[list] = None,
     progress: bool = True,
     resume: bool = False,
+    oracle: bool = False,
 ) -> list[SequenceResult]:
     """Segment every sequence of ``dataset`` (or ``sequences``) into ``out_dir/<seq>/<frame>.png``
     at the annotations' resolution; per-sequence timing goes to ``out_dir/timing.{json,csv}``,
     rewritten after each sequence. ``resume``: sequences already in ``timing.json`` (finished by
-    an earlier, interrupted call with the same model and settings) are kept, not run again."""
+    an earlier, interrupted call with the same model and settings) are kept, not run again.
+    ``oracle``: also write ``out_dir/<mode>/`` for each of :data:`~.oracle.MODES` (needs every
+    frame's ground truth)."""
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
@@ -178,9 +189,16 @@ def infer_davis(
     results = [done[n] for n in names if n in done]
     for name in tqdm([n for n in names if n not in done], desc="sequences", disable=not progress):
         seq = dataset[name]
+        on_frame = None
+        if oracle:
+            if not seq.fully_annotated:
+                raise ValueError(f"{name}: the oracle needs every frame's mask; {len(seq.annotation_paths)} of "
+                                 f"{seq.num_frames} are annotated")
+            write_oracle = lambda mode, i, ids, seq=seq: seq.write_result(out_dir / mode, i, ids)  # noqa: E731
+            on_frame = OracleFrames(seq.read_mask, write_oracle, cfg.box_expand, cfg.mask_threshold)
         result = segment_sequence(model, seq.read_frame, seq.num_frames, seq.first_mask(),
                                   lambda i, ids, seq=seq: seq.write_result(out_dir, i, ids),
-                                  cfg, name, progress)
+                                  cfg, name, progress, on_frame)
         results.append(result)
         write_timing(out_dir, results)
     return results

@@ -48,10 +48,50 @@ def run_seed(profile: str, seed: int, out: str, overrides: dict, tables=TABLES) 
     for es in sets:
         for zero in (False, True):
             pred = stages.predict(run, es, zero_hidden=zero)
-            ev = stages.evaluate(run, es, pred, es.table + ("-zero" if zero else ""), zero_hidden=zero)
-            rows.append({"seed": seed, "videos": ev["data"], "protocol": ev["protocol"],
-                         "memory": ev["memory"], **{m: round(100 * ev["global"][m], 2) for m in METRICS},
-                         "sequences": len(ev["sequences"])})
+            rows.append(_row(seed, stages.evaluate(run, es, pred, es.table + ("-zero" if zero else ""),
+                                                   zero_hidden=zero)))
+    return rows
+
+
+def _row(seed: int, ev: dict) -> dict:
+    return {"seed": seed, "videos": ev["data"], "protocol": ev["protocol"], "memory": ev["memory"],
+            **{m: round(100 * ev["global"][m], 2) for m in METRICS}, "sequences": len(ev["sequences"])}
+
+
+# the evaluations a reproduction (``python -m lipnb reproduce``) writes, per table: dynamic, zero
+REFERENCE_EVALUATIONS = {"table2": ("table2", "table3-zero"), "table1": ("table1", "table3-zero-table1")}
+COMPARED = ("profile", "seed", "coco", "davis_train", "davis2016", "davis2017", "frames_resolution",
+            "num_sequences", "pretrain_iters", "finetune_iters", "online_iters", "online_lr", "refresh_iters")
+
+
+def reference_rows(reference: Path, profile: str, overrides: dict, seeds, tables=TABLES) -> list[dict]:
+    """The rows of the seed a finished reproduction (``python -m lipnb reproduce``, its
+    ``results/<profile>`` folder) ran, read from its ``evaluations/``; [] when that seed is not in
+    ``seeds``. Every parameter that shapes the result (``COMPARED``) must equal the ablation's
+    for that seed, else ValueError."""
+    from lipnb.report.profiles import notebook_parameters
+
+    manifest_path = Path(reference) / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} not found: --reference takes a results/<profile> folder "
+                                "written by 'python -m lipnb reproduce'")
+    given = json.loads(manifest_path.read_text())["parameters"]
+    if given["seed"] not in seeds:
+        return []
+    params = notebook_parameters(profile, **{**overrides, "seed": given["seed"]})
+    differ = [f"{k} {given.get(k)} != {params[k]}" for k in COMPARED if given.get(k) != params[k]]
+    if differ:
+        raise ValueError(f"{manifest_path}: the reproduction ran with other parameters ({', '.join(differ)})")
+    rows, seen = [], set()
+    for table in tables:
+        dynamic, zero = (manifest_path.parent / "evaluations" / f"{n}.json" for n in REFERENCE_EVALUATIONS[table])
+        ev = json.loads(dynamic.read_text())
+        if ev["data"] in seen:
+            continue  # these videos were scored for an earlier table
+        seen.add(ev["data"])
+        if not zero.is_file():  # Tables 1 and 2 share their videos: one zero-state run, Table 3's
+            zero = zero.with_name(f"{REFERENCE_EVALUATIONS['table2'][1]}.json")
+        rows += [_row(given["seed"], ev), _row(given["seed"], json.loads(zero.read_text()))]
     return rows
 
 
@@ -72,7 +112,10 @@ def summarize(rows: list[dict]):
     return pd.DataFrame(out).round(2)
 
 
-def write_report(rows: list[dict], folder: Path, profile: str, params: dict, tables=TABLES) -> Path:
+def write_report(rows: list[dict], folder: Path, profile: str, params: dict, tables=TABLES,
+                 reference: tuple | None = None) -> Path:
+    """``ablation_seeds.{csv,md}`` in ``folder``; ``reference``: (folder, seed) when that seed's rows
+    were read from a reproduction."""
     from lipnb.report.profiles import notebook_parameters
     from lipnb.report.tables import to_markdown
 
@@ -85,13 +128,17 @@ def write_report(rows: list[dict], folder: Path, profile: str, params: dict, tab
                     and v != notebook_parameters(profile)[k])
     if tuple(tables) != TABLES:
         given = f" --tables {' '.join(tables)}" + given
+    notes = ["std: sample standard deviation over seeds; the difference is paired by seed",
+             "the paper's Table 3 (DAVIS 2017 val, one run): zero 59.2, dynamic 61.1"]
+    if reference:
+        given += f" --reference {reference[0]}"
+        notes.insert(1, f"seed {reference[1]}: the reproduction in `{reference[0]}` (same parameters), read, not run again")
     scale = (f"profile `{profile}`, measured by this project (`python -m lipnb ablation --profile {profile} "
              f"--seeds {' '.join(str(s) for s in sorted(per_seed.seed.unique()))}{given}`); iterations: pre-training "
              f"{params['pretrain_iters']}, fine-tuning {params['finetune_iters']}, online fine-tuning <= "
              f"{params['online_iters']} per sequence, id-head refresh <= {params['refresh_iters']} per frame")
     text = (to_markdown(summary, "Table 3 over seeds: dynamic memory vs zero hidden state (J&F-Mean, %)",
-                        [scale, "std: sample standard deviation over seeds; the difference is paired by seed",
-                         "the paper's Table 3 (DAVIS 2017 val, one run): zero 59.2, dynamic 61.1"])
+                        [scale, *notes])
             + "\n" + to_markdown(per_seed, "Per seed", ["one row per seed, videos and memory"], paper_source=False))
     path = folder / "ablation_seeds.md"
     path.write_text(text)
@@ -103,6 +150,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
                         help="run on the videos of these tables (default: both)")
+    parser.add_argument("--reference", metavar="DIR",
+                        help="a results/<profile> folder of 'python -m lipnb reproduce' run with the same "
+                             "parameters: its seed's rows are read from its evaluations, not run again")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (processes, 1 torch thread each)")
     parser.add_argument("--results-dir", default=str(paths.RESULTS_DIR),
                         help="outputs go to RESULTS_DIR/<profile>-ablation/ (default: %(default)s)")
@@ -124,14 +174,23 @@ def run(args: argparse.Namespace) -> int:
         return 2
     folder = Path(args.results_dir).resolve() / f"{args.profile}-ablation"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides, tuple(args.tables)) for s in args.seeds]
+    reused = []
+    if args.reference:
+        try:
+            reused = reference_rows(Path(args.reference), args.profile, overrides, args.seeds, args.tables)
+        except (OSError, ValueError, KeyError) as e:
+            print(f"error: --reference {args.reference}: {e}", file=sys.stderr)
+            return 2
+    jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides, tuple(args.tables))
+            for s in args.seeds if s not in {row["seed"] for row in reused}]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             per_seed = list(pool.map(run_seed, *zip(*jobs)))
     else:
         per_seed = [run_seed(*job) for job in jobs]
-    rows = [row for seed_rows in per_seed for row in seed_rows]
+    rows = reused + [row for seed_rows in per_seed for row in seed_rows]
     (folder / "rows.json").write_text(json.dumps(rows, indent=1))
-    path = write_report(rows, folder, args.profile, params, args.tables)
+    reference = (args.reference, reused[0]["seed"]) if reused else None
+    path = write_report(rows, folder, args.profile, params, args.tables, reference)
     print("\n" + path.read_text())
     return 0

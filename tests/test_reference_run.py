@@ -166,7 +166,7 @@ def test_ablation_reads_the_reproductions_seed(tmp_path, capsys):
                               "--reference", str(ref), "--results-dir", str(tmp_path)])
     assert seeds.run(args) == 0
     text = (tmp_path / "davis-cpu-ablation" / "ablation_seeds.md").read_text()
-    assert f"--reference {ref}" in text and "seed 0: the reproduction in" in text
+    assert f"--reference {ref}" in text and "seed 0: read from the reproduction in" in text
     assert not (tmp_path / "davis-cpu-ablation" / "seed-0").exists()
     assert seeds.run(parser.parse_args(["--reference", str(tmp_path / "nowhere")])) == 2
     assert "nowhere/manifest.json not found" in capsys.readouterr().err

@@ -2,12 +2,16 @@
 
     python -m lipnb ablation --profile smoke --seeds 0 1 2 --jobs 2
     python -m lipnb ablation --profile davis-cpu --seeds 0 1 2 -p finetune_iters 100
+    python -m lipnb ablation --profile davis-cpu --seeds 0 1 2 --tables table1 --jobs 2 \
+        --reference results/davis-cpu
 
 One seed is one whole run of notebooks 01-04's stages with that seed (pre-training; fine-tuning
 with dynamic memory and, from the same pre-trained weights, with the hidden state held at zero;
 online fine-tuning and inference of both models on the Table 2 videos, and on the Table 1 videos
-where those differ, or on those of ``--tables`` only; evaluation), in ``results/<profile>-ablation/seed-<s>/`` (its ``work/`` is
-not committed). Every stage continues from what an interrupted call left. Then:
+where those differ, or on those of ``--tables`` only; evaluation), in
+``results/<profile>-ablation/seed-<s>/`` (its ``work/`` is not committed). Every stage continues
+from what an interrupted call left; ``--reference results/<profile>`` reads the seed that
+reproduction ran instead of running it again. Then:
 
 * ``ablation_seeds.csv``: one row per seed, videos and memory (J&F, J, F Mean in percent);
 * ``ablation_seeds.md``: per videos, the mean and standard deviation over seeds of each model's
@@ -132,7 +136,7 @@ def write_report(rows: list[dict], folder: Path, profile: str, params: dict, tab
              "the paper's Table 3 (DAVIS 2017 val, one run): zero 59.2, dynamic 61.1"]
     if reference:
         given += f" --reference {reference[0]}"
-        notes.insert(1, f"seed {reference[1]}: the reproduction in `{reference[0]}` (same parameters), read, not run again")
+        notes.insert(1, f"seed {reference[1]}: read from the reproduction in `{reference[0]}` (same parameters)")
     scale = (f"profile `{profile}`, measured by this project (`python -m lipnb ablation --profile {profile} "
              f"--seeds {' '.join(str(s) for s in sorted(per_seed.seed.unique()))}{given}`); iterations: pre-training "
              f"{params['pretrain_iters']}, fine-tuning {params['finetune_iters']}, online fine-tuning <= "

@@ -67,3 +67,17 @@ def test_cli_infer_oracle_scores_three_folders(tmp_path, capsys):
         assert len(list((folder / "val-000").glob("*.png"))) == 6
         assert 0 <= json.loads((folder / "evaluation.json").read_text())["global"]["J&F-Mean"] <= 1
     assert "oracle-boxes: J&F-Mean" in capsys.readouterr().out
+
+
+def test_oracle_needs_every_frames_mask(tmp_path):
+    from lipnb.data.davis import DavisDataset
+    from lipnb.online.inference import infer_davis
+
+    root = generate_davis(tmp_path / "davis", seed=3, splits={"val": 1}, num_frames=6, height=64, width=96,
+                          occlusion_frames=2)
+    for png in sorted((root / "Annotations" / "480p" / "val-000").glob("*.png"))[1:]:
+        png.unlink()  # a test set: only the first mask
+    with pytest.raises(ValueError, match=r"not fully annotated: \['val-000'\]"):
+        infer_davis(random_model("smoke"), DavisDataset(root, "2017", "val"), tmp_path / "out", QUICK,
+                    progress=False, oracle=True)
+    assert not (tmp_path / "out").exists()

@@ -162,7 +162,7 @@ def test_ablation_reads_the_reproductions_seed(tmp_path, capsys):
     # the command: seed 0 read, nothing trained, the report says so
     parser = argparse.ArgumentParser()
     seeds.add_arguments(parser)
-    args = parser.parse_args(["--profile", "davis-cpu", "--seeds", "0", "--tables", "table1",
+    args = parser.parse_args(["--profile", "davis-cpu", "--seeds", "0", "--tables", "table1", "--jobs", "2",
                               "--reference", str(ref), "--results-dir", str(tmp_path)])
     assert seeds.run(args) == 0
     text = (tmp_path / "davis-cpu-ablation" / "ablation_seeds.md").read_text()

@@ -182,8 +182,11 @@ def infer_davis(
     frame's ground truth)."""
     from tqdm.auto import tqdm
 
-    out_dir = Path(out_dir)
+    out_dir, cfg = Path(out_dir), cfg or OnlineConfig()
     names = list(sequences or dataset.sequences)
+    partial = [n for n in names if not dataset[n].fully_annotated] if oracle else []
+    if partial:  # before any work
+        raise ValueError(f"the oracle needs every frame's mask; not fully annotated: {partial}")
     timing = out_dir / f"{TIMING_NAME}.json"
     done = {r["name"]: SequenceResult(**r) for r in json.loads(timing.read_text())} if resume and timing.is_file() else {}
     results = [done[n] for n in names if n in done]
@@ -191,9 +194,6 @@ def infer_davis(
         seq = dataset[name]
         on_frame = None
         if oracle:
-            if not seq.fully_annotated:
-                raise ValueError(f"{name}: the oracle needs every frame's mask; {len(seq.annotation_paths)} of "
-                                 f"{seq.num_frames} are annotated")
             write_oracle = lambda mode, i, ids, seq=seq: seq.write_result(out_dir / mode, i, ids)  # noqa: E731
             on_frame = OracleFrames(seq.read_mask, write_oracle, cfg.box_expand, cfg.mask_threshold)
         result = segment_sequence(model, seq.read_frame, seq.num_frames, seq.first_mask(),

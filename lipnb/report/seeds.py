@@ -176,8 +176,6 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
-    folder = Path(args.results_dir).resolve() / f"{args.profile}-ablation"
-    folder.mkdir(parents=True, exist_ok=True)
     reused = []
     if args.reference:
         try:
@@ -185,9 +183,11 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError, KeyError) as e:
             print(f"error: --reference {args.reference}: {e}", file=sys.stderr)
             return 2
+    folder = Path(args.results_dir).resolve() / f"{args.profile}-ablation"
+    folder.mkdir(parents=True, exist_ok=True)
     jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides, tuple(args.tables))
             for s in args.seeds if s not in {row["seed"] for row in reused}]
-    if args.jobs > 1:
+    if args.jobs > 1 and jobs:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             per_seed = list(pool.map(run_seed, *zip(*jobs)))
     else:

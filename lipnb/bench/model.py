@@ -189,9 +189,9 @@ def measure(name, args) -> dict:
         result["train_peak_mb"] = peak_mb()
         if args.estimate and name == "lip":  # one pre-training micro-batch: 2 images, hidden state at zero
             images, tgts = [frames[0][0], frames[1][0]], [targets[0][0], targets[1][0]]
-            model.memory.static = True
+            model.hold_hidden_at_zero()
             result["pretrain_step_s"] = best_step_seconds(lambda: model(images, tgts)[0], opt, autocast, sync, 3)
-            model.memory.static = False
+            model.hold_hidden_at_zero(False)
     return result
 
 

@@ -174,6 +174,12 @@ class LIP(nn.Module):
         """Boxes at the input resolution (list of B [K, 4]) -> the coordinates of ``ff.images``."""
         return [resize_boxes(b, list(o), list(s)) for b, o, s in zip(boxes, ff.original_sizes, ff.image_sizes)]
 
+    def hold_hidden_at_zero(self, on: bool = True) -> "LIP":
+        """The Conv-GRU's input hidden state held at zero on every frame (pre-training, Table 3's
+        static model), or carried again with ``on=False``."""
+        self.cfg.static_memory = self.memory.static = on
+        return self
+
     def freeze(self, *parts: str) -> "LIP":
         """``requires_grad_(False)`` on named submodules, e.g. ``freeze("backbone", "memory")``."""
         for p in parts:

@@ -56,7 +56,7 @@ def build_model(args):
         except CheckpointError as e:
             fail(str(e))
     if args.zero_hidden:
-        model.cfg.static_memory = model.memory.static = True
+        model.hold_hidden_at_zero()
     return model
 
 

@@ -128,8 +128,9 @@ def write_report(rows: list[dict], folder: Path, profile: str, params: dict, tab
     per_seed = pd.DataFrame(rows).sort_values(["videos", "seed", "memory"])
     per_seed.to_csv(folder / "ablation_seeds.csv", index=False)
     summary = summarize(rows)
+    defaults = notebook_parameters(profile)
     given = "".join(f" -p {k} {v}" for k, v in params.items() if k not in ("out_dir", "threads", "seed")
-                    and v != notebook_parameters(profile)[k])
+                    and v != defaults[k])
     if tuple(tables) != TABLES:
         given = f" --tables {' '.join(tables)}" + given
     notes = ["std: sample standard deviation over seeds; the difference is paired by seed",

@@ -239,8 +239,7 @@ def load_offline_model(run: Run, zero_hidden: bool = False):
 
     model = load_model(run.checkpoint("finetune-zero" if zero_hidden else "finetune"), device=run.device_name())
     if zero_hidden:
-        model.cfg.static_memory = True
-        model.memory.static = True
+        model.hold_hidden_at_zero()
     return model
 
 

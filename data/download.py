@@ -1,6 +1,6 @@
-"""Download DAVIS 2016 / DAVIS 2017 / COCO 2017 from their official sites into data/.
+"""Download DAVIS 2016 / DAVIS 2017 / COCO 2017 and the paper's ImageNet weights into data/.
 
-    python data/download.py davis2017 coco      # the `paper` profile's data
+    python data/download.py davis2017 coco r101-gn   # the `paper` profile's data and ImageNet ResNet-101-GN
     python data/download.py davis2016
     python data/download.py davis2017 --url DAVIS-2017-trainval-480p.zip=file:///mnt/mirror/DAVIS-2017-trainval-480p.zip
 

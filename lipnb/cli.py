@@ -17,6 +17,7 @@ COMMANDS = {
     "train": ("lipnb.train.cli", "pre-train or fine-tune LIP (COCO / DAVIS / procedural data)"),
     "segment": ("lipnb.online.cli_segment", "segment a folder of frames from its first mask (online LIP)"),
     "infer": ("lipnb.online.cli_infer", "online fine-tuning + inference over a DAVIS split, then evaluate"),
+    "probe": ("lipnb.online.probe", "baseline: frozen ImageNet features + a linear probe fitted on the first frame"),
     "reproduce": ("lipnb.reproduce", "run the reproduction for a profile into results/<profile>/"),
     "ablation": ("lipnb.report.seeds", "Table 3 over several seeds: dynamic memory vs zero hidden state"),
 }

@@ -1,16 +1,21 @@
 """Download DAVIS 2016, DAVIS 2017 and COCO 2017 from their official sites and lay them out
-under ``data/`` the way lipnb reads them (for machines with internet access)::
+under ``data/`` the way lipnb reads them (for machines with internet access), and the paper's
+ImageNet initialisation (Detectron's ResNet-101-GN), converted for ``torch.load``::
 
     data/davis2016/  JPEGImages/480p, Annotations/480p, ImageSets/480p/{train,val}.txt, ImageSets/2016/*.txt
     data/davis2017/  JPEGImages/480p, Annotations/480p, ImageSets/2017/{train,val}.txt
     data/coco/       train2017/, val2017/, annotations/instances_{train,val}2017.json
+    data/pretrained/ R-101-GN.pt (torchvision ResNet names, RGB conv1; read by the ``paper`` profile)
 
     python data/download.py davis2017            # or: from lipnb.download import fetch
     python data/download.py coco --keep-archives
+    python data/download.py r101-gn              # or: from lipnb.download import fetch_pretrained
 
 Each archive is streamed to ``<name>.part`` and renamed when complete (an interrupted download
 never looks finished), then extracted with every member checked to stay inside the target, then
-moved into place. Any URL ``urllib`` opens works, ``file://`` included (tests, mirrors): pass
+moved into place. A weights pickle is read without running pickled code
+(:mod:`lipnb.model.detectron_pickle`), checked against the ResNet it belongs to and converted.
+Any URL ``urllib`` opens works, ``file://`` included (tests, mirrors): pass
 ``urls={archive name: url}``. This module is the only one in lipnb that touches the network;
 the data readers (:mod:`lipnb.data`) never do.
 """
@@ -46,6 +51,23 @@ DATASETS = {
                      "http://images.cocodataset.org/annotations/annotations_trainval2017.zip"),
              Archive("val2017.zip", "http://images.cocodataset.org/zips/val2017.zip"),
              Archive("train2017.zip", "http://images.cocodataset.org/zips/train2017.zip")],
+}
+
+
+@dataclass(frozen=True)
+class Weights:
+    archive: Archive  # the pickle as published
+    converted: str  # file name of the converted weights under DATA_DIR/pretrained/
+    depth: int  # the ResNet (ResNetBody(depth, width)) whose every tensor the file must hold
+    width: float = 1.0
+
+
+PRETRAINED = {
+    # Detectron's ImageNet ResNet-101 with GroupNorm (G=32), the paper's initialisation; listed in
+    # Detectron's projects/GN/README.md ("Pretrained Models with GN", 22.6% top-1 error).
+    "r101-gn": Weights(Archive("R-101-GN.pkl",
+                               "https://dl.fbaipublicfiles.com/detectron/ImageNetPretrained/47592356/R-101-GN.pkl"),
+                       "R-101-GN.pt", depth=101),
 }
 
 
@@ -169,17 +191,47 @@ def fetch(name: str, data_dir: str | Path = paths.DATA_DIR, urls: dict | None = 
     return dest
 
 
+def fetch_pretrained(name: str, data_dir: str | Path = paths.DATA_DIR, urls: dict | None = None,
+                     keep_archives: bool = False, progress: bool = True) -> Path:
+    """Download the weights pickle ``name`` (``r101-gn``) to ``data_dir/archives`` and convert it to
+    ``data_dir/pretrained/<converted>`` (e.g. ``R-101-GN.pt``, what :func:`lipnb.paths.imagenet_r101`
+    points at by default); returns that file. An existing converted file is kept. ``urls`` maps the
+    pickle's name to another URL."""
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown weights {name!r}; choose from {sorted(PRETRAINED)}")
+    spec = PRETRAINED[name]
+    data_dir = Path(data_dir)
+    dest = data_dir / "pretrained" / spec.converted
+    if dest.is_file():
+        return dest
+    from lipnb.model.backbone import ResNetBody
+    from lipnb.model.detectron_pickle import convert_detectron_pickle
+
+    archives_dir = data_dir / "archives"
+    archive = download((urls or {}).get(spec.archive.name, spec.archive.url), archives_dir / spec.archive.name, progress)
+    if progress:
+        print(f"converting {archive.name} -> {dest}", file=sys.stderr)
+    convert_detectron_pickle(archive, dest, expect=ResNetBody(spec.depth, spec.width))
+    if not keep_archives:
+        archive.unlink(missing_ok=True)
+        if archives_dir.is_dir() and not any(archives_dir.iterdir()):
+            archives_dir.rmdir()
+    return dest
+
+
 def main(argv: list | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python data/download.py", description=__doc__.splitlines()[0])
-    p.add_argument("datasets", nargs="+", choices=sorted(DATASETS))
+    p.add_argument("datasets", nargs="+", choices=sorted(DATASETS) + sorted(PRETRAINED),
+                   help="datasets, or weights (r101-gn: the paper's ImageNet ResNet-101-GN)")
     p.add_argument("--data-dir", default=str(paths.DATA_DIR), help="(default: %(default)s)")
     p.add_argument("--url", action="append", default=[], metavar="ARCHIVE=URL",
                    help="another address for one archive, e.g. a mirror or a file:// path")
-    p.add_argument("--keep-archives", action="store_true", help="keep the .zip files in DATA_DIR/archives")
+    p.add_argument("--keep-archives", action="store_true", help="keep the .zip/.pkl files in DATA_DIR/archives")
     args = p.parse_args(argv)
     urls = dict(pair.split("=", 1) for pair in args.url)
     for name in args.datasets:
-        print(fetch(name, args.data_dir, urls, args.keep_archives))
+        get = fetch_pretrained if name in PRETRAINED else fetch
+        print(get(name, args.data_dir, urls, args.keep_archives))
     return 0

@@ -1,7 +1,8 @@
 """Where data lives: the shared development copies and the project's own folders.
 
 ``LIPNB_SHARED`` overrides the shared data folder (default: ``../shared/data`` beside the
-repository); ``LIPNB_DAVIS2016`` and ``LIPNB_COCO`` override the single datasets.
+repository); ``LIPNB_DAVIS2016`` and ``LIPNB_COCO`` override the single datasets;
+``LIPNB_IMAGENET_R101`` overrides the converted ImageNet ResNet-101-GN weights.
 """
 
 from __future__ import annotations
@@ -26,3 +27,9 @@ def davis2016_root() -> Path:
 def coco_root() -> Path:
     """The tiny COCO 2017 subset (``annotations/``, ``train2017/``, ``val2017/``)."""
     return Path(os.environ.get("LIPNB_COCO", shared_data_dir() / "coco_tiny"))
+
+
+def imagenet_r101() -> Path:
+    """Detectron's ImageNet ResNet-101-GN (``R-101-GN.pkl``) converted to torchvision names, as
+    written by ``python data/download.py r101-gn`` (default ``data/pretrained/R-101-GN.pt``)."""
+    return Path(os.environ.get("LIPNB_IMAGENET_R101", DATA_DIR / "pretrained" / "R-101-GN.pt"))

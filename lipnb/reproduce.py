@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lipnb import paths
 
-PROFILES = ("smoke", "davis-cpu", "davis-gpu", "paper")
+from lipnb.report.profiles import PROFILES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

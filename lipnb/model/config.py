@@ -1,7 +1,7 @@
 """One plain config for the whole network, with named profiles.
 
     cfg = LIPConfig.profile("smoke")                       # tiny, CPU, seconds
-    cfg = LIPConfig.profile("davis-cpu")                   # small, real DAVIS frames on CPU
+    cfg = LIPConfig.profile("davis-cpu")                   # ImageNet Lite0 trunk, real DAVIS frames on CPU
     cfg = LIPConfig.profile("davis-gpu")                   # ResNet-50, real DAVIS frames on one GPU
     cfg = LIPConfig.profile("paper", roi_batch_size_per_image=128)   # paper §5.1 (DAVIS fine-tune)
 
@@ -15,15 +15,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .efficientnet_lite import IMAGENET_MEAN as _LITE_MEAN, IMAGENET_STD as _LITE_STD
+
 
 @dataclass
 class LIPConfig:
     # --- backbone: ResNet + FPN with GroupNorm (paper §3.1, Fig. 3) ---
+    backbone: str = "resnet"  # the trunk: "resnet" (the paper's) | "efficientnet-lite0" (ImageNet wheel, frozen BN)
+    trainable_stages: int = 4  # EfficientNet-Lite0: stages trained (of 4, from the top); stem always frozen
     depth: int = 101  # "ResNet101-FPN [19, 32] with group normalization [53]"
     width: float = 1.0  # channel multiplier of the ResNet (1.0 = standard widths)
     gn_groups: int = 32  # GroupNorm groups (fewer when a layer has too few channels)
     fpn_channels: int = 256
-    backbone_checkpoint: Optional[str] = None  # local torchvision/Detectron-style ResNet weights
+    backbone_checkpoint: Optional[str] = None  # None: random; "imagenet"; or a local ResNet file (training loads it)
 
     # --- visual memory: one Conv-GRU per FPN level (§3.2, eq. 1a-1d) ---
     use_memory: bool = True  # False: no Conv-GRU at all (plain Mask R-CNN, used for parity/bench)
@@ -85,7 +89,7 @@ class LIPConfig:
 
     extra: dict = field(default_factory=dict)  # free-form notes carried into run manifests
 
-    PROFILES = ("smoke", "davis-cpu", "davis-gpu", "paper")
+    PROFILES = ("smoke", "davis-cpu", "davis-cpu-scratch", "davis-gpu", "paper")
 
     @classmethod
     def profile(cls, name: str, **overrides) -> "LIPConfig":
@@ -98,24 +102,34 @@ class LIPConfig:
         return dataclasses.asdict(self)
 
 
+# The ImageNet-trained EfficientNet-Lite0 trunk with its own preprocessing (RGB to [-1, 1]).
+_LITE0 = dict(backbone="efficientnet-lite0", backbone_checkpoint="imagenet", trainable_stages=2,
+              image_mean=_LITE_MEAN, image_std=_LITE_STD)
+# davis-cpu's narrow network after the trunk: 64-channel FPN, Conv-GRU and heads, 240-px frames.
+_DAVIS_CPU_HEADS = dict(
+    gn_groups=16, fpn_channels=64, hidden_channels=64,
+    box_head_channels=64, representation_size=256, mask_head_channels=64, mask_roi_size=14,
+    rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=256,
+    rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=100,
+    roi_batch_size_per_image=128, detections_per_img=20,
+    test_min_size=240, test_max_size=432,
+    train_min_sizes=(192, 208, 224, 240), train_max_size=432,
+)
+
 _PROFILES = {
     # The paper's exact settings (§5.1) plus the authors' code where the paper is silent.
-    "paper": dict(),
-    # Real DAVIS frames on CPU: ResNet-18 at half width, 64-channel FPN, Conv-GRU and heads,
-    # ~240-px shorter side; an 8-frame training clip in about 5 s and 3-4 frames/s on 2 cores.
-    "davis-cpu": dict(
-        depth=18, width=0.5, gn_groups=16, fpn_channels=64, hidden_channels=64,
-        box_head_channels=64, representation_size=256, mask_head_channels=64, mask_roi_size=14,
-        rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=256,
-        rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=100,
-        roi_batch_size_per_image=128, detections_per_img=20,
-        test_min_size=240, test_max_size=432,
-        train_min_sizes=(192, 208, 224, 240), train_max_size=432,
-    ),
-    # Real DAVIS frames on one GPU: ResNet-50 with the paper's channel widths (256-channel FPN,
-    # Conv-GRU and heads), DAVIS 2016's 240-px frames, for a run of about 20 minutes on an H100.
+    # The trunk starts from ImageNet as the authors' did: Detectron's R-101-GN, converted by
+    # `python data/download.py r101-gn` (training from scratch: backbone_checkpoint=None).
+    "paper": dict(backbone_checkpoint="imagenet"),
+    # Real DAVIS frames on CPU: the ImageNet-trained EfficientNet-Lite0 trunk (frozen BN; the
+    # stem and first stages frozen), 64-channel FPN, Conv-GRU and heads, ~240-px shorter side.
+    "davis-cpu": dict(**_LITE0, **_DAVIS_CPU_HEADS),
+    # The same heads on ResNet-18 at half width trained from scratch (the first davis-cpu reference).
+    "davis-cpu-scratch": dict(depth=18, width=0.5, **_DAVIS_CPU_HEADS),
+    # Real DAVIS frames on one GPU: the ImageNet-trained EfficientNet-Lite0 trunk with the paper's
+    # channel widths (256-channel FPN, Conv-GRU and heads), DAVIS 2016's 240-px frames.
     "davis-gpu": dict(
-        depth=50, rpn_post_nms_top_n_train=1000, rpn_post_nms_top_n_test=300,
+        **_LITE0, rpn_post_nms_top_n_train=1000, rpn_post_nms_top_n_test=300,
         roi_batch_size_per_image=128, detections_per_img=20,
         test_min_size=240, test_max_size=432,
         train_min_sizes=(192, 208, 224, 240, 256, 272), train_max_size=480,

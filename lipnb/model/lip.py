@@ -37,7 +37,7 @@ from torch import nn
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
 
-from .backbone import resnet_fpn
+from .backbone import trunk_fpn
 from .config import LIPConfig
 from .memory import VisualMemory, detach_state
 from .path_aug import PathAugmentation
@@ -96,7 +96,7 @@ class LIP(nn.Module):
             cfg.test_min_size, cfg.test_max_size, list(cfg.image_mean), list(cfg.image_std),
             size_divisible=cfg.size_divisible, _skip_resize=True,  # training: no resize
         )
-        self.backbone = resnet_fpn(cfg)
+        self.backbone = trunk_fpn(cfg)
         channels = cfg.fpn_channels
         self.memory = None
         if cfg.use_memory:

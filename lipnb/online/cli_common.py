@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from lipnb.report.profiles import PROFILES
 import dataclasses
 import json
 import sys
@@ -11,7 +13,7 @@ import sys
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", metavar="CKPT", help="a model written by 'lipnb train' (last.pt)")
-    source.add_argument("--random-weights", metavar="PROFILE", choices=["smoke", "davis-cpu", "davis-gpu", "paper"],
+    source.add_argument("--random-weights", metavar="PROFILE", choices=PROFILES,
                         help="an untrained model of this profile (checks the pipeline; results are noise)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any OnlineConfig field, e.g. max_iters=100 or stop_thresholds='{\"id\": 0.1}'")

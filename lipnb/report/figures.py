@@ -174,13 +174,17 @@ def plot_gate_maps(seq, maps: list, frames: list | None = None, gate: str = "z")
     return fig
 
 
+SOURCE_COLOURS = {"paper": "tab:gray", "this run": "tab:orange"}  # other sources (earlier runs): purple
+
+
 def plot_tables_summary(tables: dict):
-    """Bar chart: J&F Mean of every row of Tables 1-3, the measured rows highlighted."""
+    """Bar chart: J&F Mean of every row of Tables 1-3: the paper grey, this run orange (its
+    baselines too), earlier runs purple."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(tables), figsize=(5 * len(tables), 3.4), squeeze=False)
     for ax, (name, (df, _)) in zip(axes[0], tables.items()):
-        colours = ["tab:orange" if s == "this run" else "tab:gray" for s in df["Source"]]
+        colours = [SOURCE_COLOURS.get(s.split(" (")[0], "tab:purple") for s in df["Source"]]
         ax.barh(df["Method"], df["J&F-Mean"], color=colours)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)

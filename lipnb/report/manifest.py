@@ -75,21 +75,27 @@ def data_checksums(params: dict) -> dict:
     from lipnb.report.stages import data_root
 
     out, seen = {}, {}
+
+    def checksum(name: str, key: str) -> dict:
+        if name == "procedural":
+            from lipnb.data.procedural import ProceduralSpec, ensure_procedural
+
+            root = ensure_procedural(ProceduralSpec(seed=params["seed"])).root
+        else:
+            root = data_root(name, "pretrain" if key == "coco" else "finetune")
+        if root not in seen:
+            seen[root] = folder_checksum(root)
+        return seen[root]
+
     for key in DATA_PARAMETERS:
         name = params[key]
         try:
-            if name == "procedural":
-                from lipnb.data.procedural import ProceduralSpec, ensure_procedural
-
-                root = ensure_procedural(ProceduralSpec(seed=params["seed"])).root
+            if "+" in name:  # a mixture such as coco_tiny+procedural: one checksum per part
+                out[key] = {"value": name, "parts": {part: checksum(part, key) for part in name.split("+")}}
             else:
-                root = data_root(name, "pretrain" if key == "coco" else "finetune")
+                out[key] = {"value": name, **checksum(name, key)}
         except FileNotFoundError as e:
             out[key] = {"value": name, "error": str(e)}
-            continue
-        if root not in seen:
-            seen[root] = folder_checksum(root)
-        out[key] = {"value": name, **seen[root]}
     return out
 
 

@@ -12,7 +12,7 @@ path (relative paths are tried as given, then against the repository root).
 
 from __future__ import annotations
 
-PROFILES = ("smoke", "davis-cpu", "davis-gpu", "paper")
+PROFILES = ("smoke", "davis-cpu", "davis-cpu-scratch", "davis-gpu", "paper")
 
 COMMON = dict(
     profile="smoke",
@@ -40,7 +40,12 @@ PROFILE_PARAMETERS = {
     "davis-cpu": dict(
         COMMON, profile="davis-cpu", out_dir="../results/davis-cpu", threads=2, coco="coco_tiny+procedural",
         davis_train="davis2016", davis2016="davis2016", davis2017="procedural", frames_resolution="240p",
-        num_sequences=0, pretrain_iters=600, finetune_iters=200, online_iters=300, online_lr=0.01, refresh_iters=50),
+        num_sequences=0, pretrain_iters=3000, finetune_iters=400, online_iters=300, online_lr=0.01, refresh_iters=50),
+    "davis-cpu-scratch": dict(
+        COMMON, profile="davis-cpu-scratch", out_dir="../results/davis-cpu-scratch", threads=2,
+        coco="coco_tiny+procedural", davis_train="davis2016", davis2016="davis2016", davis2017="procedural",
+        frames_resolution="240p", num_sequences=0, pretrain_iters=600, finetune_iters=200, online_iters=300,
+        online_lr=0.01, refresh_iters=50),
     "davis-gpu": dict(
         COMMON, profile="davis-gpu", out_dir="../results/davis-gpu", device="cuda", threads=0,
         coco="coco_tiny+procedural", davis_train="davis2016", davis2016="davis2016", davis2017="procedural",
@@ -68,7 +73,7 @@ def notebook_parameters(profile: str, **overrides) -> dict:
 def parameters_cell(profile: str = "smoke") -> str:
     """Source of the ``parameters`` cell (the embedded defaults), one commented line per value."""
     notes = {
-        "profile": "smoke | davis-cpu | davis-gpu | paper", "out_dir": "results of this run; checkpoints go to out_dir/work",
+        "profile": "smoke | davis-cpu | davis-cpu-scratch | davis-gpu | paper", "out_dir": "results of this run; checkpoints go to out_dir/work",
         "device": "cpu | cuda | auto", "threads": "torch threads, 0 keeps the torch default",
         "seed": "every random draw of the run", "coco": "pre-training images: procedural | coco_tiny | coco_tiny+procedural | a COCO root",
         "davis_train": "fine-tuning videos: procedural | davis2016 | a DAVIS root",

@@ -21,6 +21,8 @@ reproduction ran instead of running it again. Then:
 from __future__ import annotations
 
 import argparse
+
+from lipnb.report.profiles import PROFILES
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -151,7 +153,7 @@ def write_report(rows: list[dict], folder: Path, profile: str, params: dict, tab
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="smoke", choices=["smoke", "davis-cpu", "davis-gpu", "paper"])
+    parser.add_argument("--profile", default="smoke", choices=PROFILES)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
                         help="run on the videos of these tables (default: both)")

@@ -272,15 +272,46 @@ def predict(run: Run, es: EvalSet, zero_hidden: bool = False, model=None) -> Pat
     return out
 
 
-def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: bool = False) -> dict:
-    """J&F of ``predictions`` under ``es``'s protocol -> ``evaluations/<name>.json`` (returned)."""
+BASELINES = {
+    "copy-first": "copy the first mask to every frame",
+    "probe": "ImageNet features + first-frame linear probe (no offline training)",
+}
+
+
+def baseline(run: Run, es: EvalSet, method: str) -> Path:
+    """A baseline's masks for ``es``'s sequences -> ``work/baselines/<key>-<method>/``:
+    ``copy-first`` (frame 0's mask everywhere) or ``probe`` (:mod:`lipnb.online.probe`: the
+    frozen EfficientNet-Lite0 ImageNet features and a 1x1 convolution fitted on frame 0)."""
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; choose from {sorted(BASELINES)}")
+    out = run.work / "baselines" / f"{es.key}-{method}"
+    shutil.rmtree(out, ignore_errors=True)
+    if method == "copy-first":
+        for seq in (es.scored[name] for name in es.sequences):
+            first = seq.first_mask()
+            for i in range(seq.num_frames):
+                seq.write_result(out, i, first)
+    else:
+        from lipnb.online.probe import ProbeConfig, probe_davis
+
+        timings = probe_davis(es.scored, out, es.sequences, ProbeConfig(seed=run.seed), progress=False)
+        print(f"  probe: {len(timings)} sequences in {sum(t['total_s'] for t in timings):.0f} s")
+    return out
+
+
+def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: bool = False,
+             method: str = "LIP") -> dict:
+    """J&F of ``predictions`` under ``es``'s protocol -> ``evaluations/<name>.json`` (returned).
+    ``method``: ``LIP`` (this run's model) or one of :data:`BASELINES`."""
     from lipnb.metrics import evaluate as davis_evaluate
 
     ev = davis_evaluate(es.scored, predictions, sequences=es.sequences, processes=1, progress=False)
+    lip = method == "LIP"
     record = {
-        "table": es.table, "protocol": f"DAVIS {es.scored.year}", "data": es.label,
-        "data_root": str(es.inferred.root), "sequences": es.sequences, "memory": "zero" if zero_hidden else "dynamic",
-        "checkpoint": str(run.checkpoint("finetune-zero" if zero_hidden else "finetune").relative_to(run.out)),
+        "table": es.table, "method": method, "protocol": f"DAVIS {es.scored.year}", "data": es.label,
+        "data_root": str(es.inferred.root), "sequences": es.sequences,
+        "memory": ("zero" if zero_hidden else "dynamic") if lip else "none",
+        "checkpoint": str(run.checkpoint("finetune-zero" if zero_hidden else "finetune").relative_to(run.out)) if lip else None,
         "profile": run.profile, "iterations": {k: run.params[k] for k in
                                                ("pretrain_iters", "finetune_iters", "online_iters", "online_lr", "refresh_iters")},
         "global": ev.global_results(),
@@ -296,6 +327,25 @@ def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: b
 def load_evaluations(run: Run) -> dict:
     """Every ``evaluations/<name>.json`` of this run, by name."""
     return {p.stem: json.loads(p.read_text()) for p in sorted(run.evaluations.glob("*.json"))}
+
+
+def earlier_run(run: Run) -> dict | None:
+    """The from-scratch reference beside this run in Table 1: ``results/<profile>-scratch``'s
+    Table 1 evaluation, when that run exists and scored the same sequences (else None)."""
+    from lipnb.paths import RESULTS_DIR
+
+    folder = RESULTS_DIR / f"{run.profile}-scratch"
+    path = folder / "evaluations" / "table1.json"
+    if run.profile.endswith("-scratch") or not path.is_file():
+        return None
+    ev = json.loads(path.read_text())
+    mine = run.evaluations / "table1.json"
+    if mine.is_file() and json.loads(mine.read_text())["sequences"] != ev["sequences"]:
+        return None
+    manifest = folder / "manifest.json"
+    commit = json.loads(manifest.read_text())["git"]["commit"][:7] if manifest.is_file() else "unknown"
+    return {"label": f"LIP from scratch, no ImageNet ({folder.name})", "source": f"earlier run (commit {commit})",
+            "evaluation": ev, "path": str(path.relative_to(RESULTS_DIR.parent))}
 
 
 def load_evaluation(run: Run, name: str) -> dict:

@@ -31,13 +31,36 @@ def scale_note(ev: dict) -> str:
             f"<= {it['online_iters']} per sequence (lr {it.get('online_lr', 0.001)}), id-head refresh <= {it['refresh_iters']} per frame")
 
 
-def results_table(paper: dict, measured: dict):
-    """Paper rows (in the paper's order) then the measured LIP row, J/F in percent."""
+def results_table(paper: dict, measured: dict, others: list = ()):
+    """Paper rows (in the paper's order), the measured LIP row, then ``others``: ``(method,
+    source, evaluation)`` rows measured beside it (baselines, an earlier run); J/F in percent."""
     import pandas as pd
 
     rows = [[f"{m} (paper)", "paper", *v] for m, v in paper.items()]
     rows.append([f"LIP (this run, {measured['profile']})", "this run", *_percent(measured["global"], METRICS)])
+    rows += [[method, source, *_percent(ev["global"], METRICS)] for method, source, ev in others]
     return pd.DataFrame(rows, columns=["Method", "Source", *METRICS])
+
+
+BASELINE_ROWS = {  # evaluation name -> Table 1 method
+    "table1-copy-first": "copy the first mask to every frame",
+    "table1-probe": "ImageNet features + first-frame linear probe, no offline training",
+}
+
+
+def table1_others(evaluations: dict, earlier: dict | None = None) -> tuple[list, list]:
+    """Table 1's extra rows and their notes: the baselines this run measured on the same
+    sequences, and ``earlier``, another run's Table 1 evaluation (``{"label", "source",
+    "evaluation", "path"}``), e.g. the from-scratch ``davis-cpu-scratch`` reference."""
+    rows, notes = [], []
+    for name, method in BASELINE_ROWS.items():
+        if name in evaluations:
+            rows.append((method, "this run (baseline)", evaluations[name]))
+            notes.append(f"{method}: evaluations/{name}.json")
+    if earlier is not None:
+        rows.append((earlier["label"], earlier["source"], earlier["evaluation"]))
+        notes.append(f"{earlier['label']}: {scale_note(earlier['evaluation'])} ({earlier['path']})")
+    return rows, notes
 
 
 def ablation_table(pairs: list):
@@ -55,10 +78,11 @@ def ablation_table(pairs: list):
     return pd.DataFrame(rows, columns=["Method", "Source", *TABLE3_METRICS])
 
 
-def build_tables(evaluations: dict) -> dict:
+def build_tables(evaluations: dict, earlier: dict | None = None) -> dict:
     """``{"table1": (df, notes), ...}`` from the evaluation records ``table1``, ``table2``,
     ``table3-zero`` and, where the run also ran the ablation on Table 1's videos (real DAVIS 2016
-    beside procedural Table 2 data), ``table3-zero-table1``."""
+    beside procedural Table 2 data), ``table3-zero-table1``. Table 1 also gets the baselines'
+    rows (``table1-copy-first``, ``table1-probe``) and ``earlier`` (see :func:`table1_others`)."""
     t1, t2, zero = evaluations["table1"], evaluations["table2"], evaluations["table3-zero"]
     pairs = [(t2, zero, "")]
     notes3 = [scale_note(zero), "zero hidden state: fine-tuned and run with the Conv-GRU's input state held at "
@@ -68,8 +92,9 @@ def build_tables(evaluations: dict) -> dict:
         pairs = [(ev, z, ev["data"].split(" (")[0]) for ev, z in ((t2, zero), (t1, zero1))]
         notes3 += [f"also on the Table 1 videos: {scale_note(zero1)}; zero hidden state: "
                    "evaluations/table3-zero-table1.json, dynamic memory: the Table 1 run (evaluations/table1.json)"]
+    others1, notes1 = table1_others(evaluations, earlier)
     return {
-        "table1": (results_table(TABLE1, t1), [scale_note(t1), "measured row: evaluations/table1.json"]),
+        "table1": (results_table(TABLE1, t1, others1), [scale_note(t1), "measured row: evaluations/table1.json", *notes1]),
         "table2": (results_table(TABLE2, t2), [scale_note(t2), "measured row: evaluations/table2.json"]),
         "table3": (ablation_table(pairs), notes3),
     }

@@ -89,10 +89,12 @@ def model_config(cfg: TrainConfig, num_ids: int):
 
 
 def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
-    """LIP for this stage. With ``cfg.init`` (and ``load_init``) the weights come from that
+    """LIP for this stage. Without ``cfg.init`` the trunk starts from the profile's
+    ``backbone_checkpoint`` (ImageNet for ``davis-cpu``). With ``cfg.init`` (and ``load_init``) the weights come from that
     checkpoint; when fine-tuning, the id head's last layer is then replaced by a fresh one
     over the data's ``num_ids`` ids (§4.1.2)."""
     from lipnb.model import LIP, reset_id_head
+    from lipnb.model.backbone import load_pretrained_trunk
     from lipnb.train.checkpoint import model_state
 
     torch.manual_seed(cfg.seed)  # identical initial weights in every process
@@ -111,6 +113,8 @@ def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
         if cfg.stage == "finetune" and load_init:
             warnings.warn("fine-tuning without --init: the model starts from random weights", stacklevel=2)
         model = LIP(model_config(cfg, num_ids))
+        if load_init:  # a fresh start (a resumed run reads every weight from its checkpoint)
+            load_pretrained_trunk(model.backbone, model.cfg)  # ImageNet weights where the profile has them
     if cfg.freeze:
         model.freeze(*cfg.freeze)
     return model

@@ -15,6 +15,8 @@ model field with ``--model-set key=value`` (values parsed as JSON when they pars
 from __future__ import annotations
 
 import argparse
+
+from lipnb.report.profiles import PROFILES
 import json
 
 FLAGS = {  # option -> TrainConfig field
@@ -26,7 +28,7 @@ FLAGS = {  # option -> TrainConfig field
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", required=True, choices=["pretrain", "finetune"])
-    p.add_argument("--profile", default="smoke", choices=["smoke", "davis-cpu", "davis-gpu", "paper"])
+    p.add_argument("--profile", default="smoke", choices=PROFILES)
     p.add_argument("--out", required=True, help="run folder: last.pt, log.csv, log.jsonl, config.json")
     p.add_argument("--data", help="'procedural', a COCO root (pretrain) or a DAVIS root (finetune)")
     p.add_argument("--init", help="checkpoint to start from (fine-tuning: the pre-trained model)")

@@ -14,11 +14,14 @@ Profiles:
   pre-training uses Detectron's 16 images per step (the batch its lr 0.02 belongs to, e.g.
   8 GPUs x 2), fine-tuning one clip per step (what a 12 GB GPU holds, §5.1). Linear warm-up
   over 500 iterations (Detectron's default; the paper is silent) for pre-training only.
-* ``davis-cpu``: COCO tiny + procedural images, then DAVIS 2016 train at 240p; small network,
-  2 CPU cores, about an hour and a half for the whole reproduction. The learning rates are
-  higher than the paper's (0.01 for both stages): the network starts from scratch and has a
-  few hundred steps, not 270K + 12K.
-* ``davis-gpu``: the same data with ResNet-50 at the paper's widths, bf16, for one GPU.
+* ``davis-cpu``: COCO tiny + procedural images, then DAVIS 2016 train at 240p; the ImageNet
+  EfficientNet-Lite0 trunk (stages 3-4 trained in pre-training, all of it frozen in fine-tuning)
+  under a small FPN, memory and heads; 2 CPU cores, at most 90 minutes for the whole
+  reproduction. The learning rates are higher than the paper's (0.01 for both stages): the
+  heads start from scratch and have a few thousand steps, not 270K + 12K.
+* ``davis-cpu-scratch``: the same with ResNet-18 at half width trained from scratch (the first
+  ``davis-cpu`` reference, 600 + 200 steps).
+* ``davis-gpu``: the same data and trunk with the paper's widths (256 channels), bf16, for one GPU.
 * ``smoke``: procedural data (:mod:`lipnb.data.procedural`), tiny network, minutes on 2 cores.
 """
 
@@ -126,8 +129,15 @@ _PROFILES = {
     ("paper", "finetune"): dict(data="data/davis2017", **_FINETUNE),
     ("davis-cpu", "pretrain"): dict(
         data="coco_tiny+procedural", **_DAVIS_CPU_SCALES, rois_per_image=128, batch_size=2, micro_batch=2,
-        lr=0.01, max_iters=600, milestones=(450, 540), warmup_iters=50, ckpt_every=100),
+        lr=0.01, max_iters=3000, milestones=(2250, 2700), warmup_iters=100, ckpt_every=250),
     ("davis-cpu", "finetune"): {
+        **_FINETUNE, **_DAVIS_CPU_SCALES, "data": "davis2016", "davis_year": "2016",
+        "davis_resolution": "240p", "rois_per_image": 64, "lr": 0.01, "max_iters": 400, "milestones": (300, 360),
+        "warmup_iters": 20, "ckpt_every": 50},
+    ("davis-cpu-scratch", "pretrain"): dict(
+        data="coco_tiny+procedural", **_DAVIS_CPU_SCALES, rois_per_image=128, batch_size=2, micro_batch=2,
+        lr=0.01, max_iters=600, milestones=(450, 540), warmup_iters=50, ckpt_every=100),
+    ("davis-cpu-scratch", "finetune"): {
         **_FINETUNE, **_DAVIS_CPU_SCALES, "data": "davis2016", "davis_year": "2016",
         "davis_resolution": "240p", "rois_per_image": 64, "lr": 0.01, "max_iters": 200, "milestones": (150, 180),
         "warmup_iters": 20, "ckpt_every": 25},

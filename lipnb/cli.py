@@ -3,6 +3,9 @@
 Each command lives in its own module that defines ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command runs, so that
 ``lipnb evaluate`` starts without importing torch.
+
+Errors a user can fix are printed as one line, ``error: ...``, naming the file and what to do
+(exit code 2, or 1); ``--debug`` (anywhere on the command line) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ COMMANDS = {
 
 def _build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, object | None]:
     parser = argparse.ArgumentParser(prog="lipnb", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (any position)")
     sub = parser.add_subparsers(dest="command", metavar="command")
     chosen = None
     for name, (module_name, help_text) in COMMANDS.items():
@@ -36,10 +40,17 @@ def _build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, object | No
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lipnb.cli_errors import report
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser, module = _build_parser(argv)
     args = parser.parse_args(argv)
     if module is None:
         parser.print_help()
         return 2
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except Exception as error:  # noqa: BLE001 - one line for the user; --debug for the traceback
+        return report(error, debug)

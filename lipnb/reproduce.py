@@ -10,7 +10,8 @@ Runs ``notebooks/01..05`` with papermill (kernel ``python3`` of this interpreter
 staging folder, then moves it to ``results/<profile>/``: executed notebooks, ``table{1,2,3}.csv``
 and ``.md``, ``figures/*.png``, ``evaluations/*.json``, ``manifest.json`` (checkpoints and
 predictions under ``work/``, not committed). A failed notebook leaves the previous results in
-place and is reported with its cell (see :mod:`lipnb.report.pipeline`).
+place and is reported with its cell (see :mod:`lipnb.report.pipeline`). Bad parameter values and a
+``--resume`` whose parameters differ from the run it continues are refused before any work.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override one notebook parameter, as papermill's -p (e.g. -p pretrain_iters 20)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted or failed run from its checkpoints and finished sequences")
+                        help="continue an interrupted or failed run from its checkpoints and finished sequences "
+                             "(its result-shaping parameters must equal this call's)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' cell outputs")
 
 

@@ -76,8 +76,8 @@ def test_cli_refuses_csvs_inside_results(davis2016_root, copy_first_dir, capsys)
 
 def test_multi_object_2017(tmp_path):
     """3 objects, 6 frames (4 scored). Prediction: object 1 exact, object 2 missing from
-    frame 3 on, object 3 moved right by 1, plus an id (7) absent from the ground truth and
-    a void (255) region in the ground truth."""
+    frame 3 on, object 3 moved right by 1, and a void (255) region in the ground truth. An id (7)
+    absent from the ground truth is an error, as in the official toolkit."""
     root = make_davis2017(tmp_path / "davis", {"seq": 3}, num_frames=6, size=(24, 40))
     gt_dir = root / "Annotations" / "480p" / "seq"
     results = tmp_path / "results" / "seq"
@@ -96,12 +96,11 @@ def test_multi_object_2017(tmp_path):
         three = pred == 3
         pred[three] = 0
         pred[np.roll(three, 1, axis=1)] = 3
-        pred[0:2, 30:38] = 7
         write_mask(results / f"{t:05d}.png", pred)
     evaluation = evaluate(DavisDataset(root), tmp_path / "results", processes=1, progress=False)
     (scores,) = evaluation.sequences
     assert scores.object_ids == [1, 2, 3] and scores.J.shape == (3, 4)
-    assert (scores.J[0] == 1).all() and (scores.F[0] == 1).all()  # exact, id 7 ignored
+    assert (scores.J[0] == 1).all() and (scores.F[0] == 1).all()  # exact
     assert scores.J[1].tolist() == [1, 1, 0, 0] and scores.F[1].tolist() == [1, 1, 0, 0]  # missing = empty
     assert scores.J[2].tolist() == [20 / 28] * 4  # 4x6 box moved by 1: 4*5 / 4*7
     for t in range(1, 5):  # F through the single-frame function
@@ -117,6 +116,11 @@ def test_multi_object_2017(tmp_path):
     assert mean_recall_decay(scores.J[1]) == (0.5, 0.5, 1.0)
     assert result["J&F-Mean"] == pytest.approx((result["J-Mean"] + result["F-Mean"]) / 2, abs=1e-15)
     assert jaccard(gts[1] == 3, np.roll(gts[1] == 3, 1, axis=1)) == 20 / 28
+    stray = gts[2].copy()
+    stray[0:2, 30:38] = 7
+    write_mask(results / "00002.png", stray)
+    with pytest.raises(DavisFormatError, match=r"00002.png: ids \[7\] are not objects"):
+        evaluate(DavisDataset(root), tmp_path / "results", processes=1, progress=False)
 
 
 def test_missing_results_are_listed(tmp_path):

@@ -44,8 +44,11 @@ def test_profiles():
     assert (paper.box_roi_size, paper.mask_roi_size, paper.roi_batch_size_per_image) == (7, 28, 512)
     assert paper.roi_positive_fraction == 0.25 and paper.carry == "N" and paper.gru_kernel == 3
     assert LIPConfig.profile("paper", roi_batch_size_per_image=128).roi_batch_size_per_image == 128
+    assert paper.backbone == "resnet" and paper.backbone_checkpoint == "imagenet"  # the paper starts from ImageNet
     d = LIPConfig.profile("davis-cpu")
-    assert (d.depth, d.width, d.fpn_channels, d.test_min_size) == (18, 0.5, 64, 240)
+    assert (d.backbone, d.backbone_checkpoint, d.fpn_channels, d.test_min_size) == ("efficientnet-lite0", "imagenet", 64, 240)
+    s = LIPConfig.profile("davis-cpu-scratch")
+    assert (s.backbone, s.backbone_checkpoint, s.depth, s.width, s.fpn_channels) == ("resnet", None, 18, 0.5, 64)
     with pytest.raises(ValueError):
         LIPConfig.profile("nope")
 

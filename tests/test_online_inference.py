@@ -109,12 +109,10 @@ def test_cli_segment_a_folder_of_frames(frames_dir, tmp_path):
 
 def test_cli_errors_are_clear(frames_dir, tmp_path, capsys):
     args = ["segment", "--frames", str(frames_dir / "frames"), "--out", str(tmp_path / "o")]
-    with pytest.raises(SystemExit) as e:
-        main([*args, "--first-mask", str(frames_dir / "first.png"), "--checkpoint", str(tmp_path / "nope.pt")])
-    assert e.value.code == 2 and "checkpoint not found" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as e:
-        main([*args, "--first-mask", str(frames_dir / "empty.png"), "--random-weights", "smoke"])
-    assert e.value.code == 2 and "no object" in capsys.readouterr().err
+    code = main([*args, "--first-mask", str(frames_dir / "first.png"), "--checkpoint", str(tmp_path / "nope.pt")])
+    assert code == 2 and "checkpoint not found" in capsys.readouterr().err
+    code = main([*args, "--first-mask", str(frames_dir / "empty.png"), "--random-weights", "smoke"])
+    assert code == 2 and "no object" in capsys.readouterr().err
 
 
 def test_cli_infer_a_davis_split_then_evaluate(tmp_path, model):

@@ -57,7 +57,8 @@ def test_davis_profiles_build():
         cfg = LIPConfig.profile(name)
         assert cfg.test_min_size == 240  # DAVIS 2016's shared frames are 240p
         assert TrainConfig.profile(name, "finetune").davis_resolution == "240p"
-    assert LIPConfig.profile("davis-gpu").depth == 50
+    gpu = LIPConfig.profile("davis-gpu")
+    assert (gpu.backbone, gpu.fpn_channels, gpu.hidden_channels) == ("efficientnet-lite0", 256, 256)
 
 
 def test_inference_resumes_after_an_interruption(procedural, tmp_path):
@@ -91,6 +92,20 @@ def test_stages_continue_a_finished_run(tmp_path):
     stamp = png.stat().st_mtime_ns
     assert stages.predict(run, es) == out and png.stat().st_mtime_ns == stamp
     assert (out / "done.json").is_file()
+
+
+def test_table1_shows_the_baselines_and_the_earlier_run():
+    t1 = _evaluation(0.625, profile="davis-cpu", table="table1")
+    evaluations = {"table1": t1, "table2": _evaluation(0.25), "table3-zero": _evaluation(0.125),
+                   "table1-copy-first": dict(t1, method="copy-first", **{"global": _evaluation(0.25)["global"]}),
+                   "table1-probe": dict(t1, method="probe", **{"global": _evaluation(0.5)["global"]})}
+    earlier = {"label": "LIP from scratch", "source": "earlier run (commit abc1234)", "path": "results/x/table1.json",
+               "evaluation": _evaluation(0.375, profile="davis-cpu-scratch", table="table1")}
+    df, notes = tables.build_tables(evaluations, earlier)["table1"]
+    assert df.Source.tolist()[-4:] == ["this run", "this run (baseline)", "this run (baseline)", "earlier run (commit abc1234)"]
+    assert df["J&F-Mean"].tolist()[-4:] == [62.5, 25.0, 50.0, 37.5]
+    assert any("table1-probe.json" in n for n in notes) and any("results/x/table1.json" in n for n in notes)
+    assert len(tables.build_tables(evaluations)["table1"][0]) == len(df) - 1  # no earlier run, no row
 
 
 def test_table3_on_two_sets_of_videos():

@@ -6,11 +6,14 @@ Layout (both years; ``<res>`` is ``480p`` or ``Full-Resolution``, DAVIS 2016 als
     ROOT/Annotations/<res>/<sequence>/00000.png ...  masks (test sets: first frame only)
     ROOT/ImageSets/<year>/<split>.txt                 one sequence name per line
 
-Masks differ between the years:
+Masks differ between the years (the one convention of every command):
 
-- DAVIS 2016: one object, grayscale PNGs with values 0/255 -> ids 0/1 (value > 127).
+- DAVIS 2016: one object. Grayscale PNGs with values 0/255 -> ids 0/1 (value > 127); a
+  grayscale PNG whose values are only 0 and 1 is the same single object (value 1), never
+  an empty mask; in an indexed PNG any non-zero index is the object.
 - DAVIS 2017: indexed (palette) PNGs whose values are object ids 1..K; 255 marks void
-  pixels, which the official toolkit scores as background, and so do we.
+  pixels, which the official toolkit scores as background, and so do we. A result holding
+  an id that is not an object of the ground truth is an error, as in the official toolkit.
 
 Frames may come at another resolution than the masks (``../shared/data/davis2016`` ships
 240p frames and 480p masks): :class:`DavisDataset` takes the masks from ``resolution`` and
@@ -41,6 +44,9 @@ from lipnb.data.palette import DAVIS_PALETTE
 from lipnb.data.png import decode_mask_png, encode_indexed_png
 
 YEARS = ("2016", "2017")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+OTHER_FORMATS = ((b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"), (b"RIFF", "WebP"),
+                 (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
 VOID = 255  # DAVIS 2017: pixels not scored by the toolkit (read as background)
 
 __all__ = ["DavisDataset", "DavisSequence", "DavisFormatError", "read_mask", "write_mask",
@@ -65,6 +71,12 @@ def _read_png(path: Path) -> tuple[np.ndarray, str]:
         raise DavisFormatError(f"missing mask file: {path}") from None
     except IsADirectoryError:
         raise DavisFormatError(f"expected a PNG file, found a folder: {path}") from None
+    if not data:
+        raise DavisFormatError(f"{path} is empty (0 bytes); write the mask again as an indexed PNG")
+    if not data.startswith(PNG_SIGNATURE):
+        kind = next((name for magic, name in OTHER_FORMATS if data.startswith(magic)), None)
+        raise DavisFormatError(f"{path} is not a PNG file" + (f" (it holds a {kind} image)" if kind else "")
+                               + "; save masks as indexed (or grayscale) PNGs, never as JPEG")
     fast = decode_mask_png(data)
     if fast is not None:
         return fast
@@ -72,7 +84,8 @@ def _read_png(path: Path) -> tuple[np.ndarray, str]:
         image = Image.open(io.BytesIO(data))
         image.load()
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, zlib.error...
-        raise DavisFormatError(f"cannot decode PNG {path}: {error}") from None
+        reason = str(error).split(" <_io.")[0] if "<_io." in str(error) else str(error)
+        raise DavisFormatError(f"cannot decode PNG {path}: {reason}; write the mask again") from None
     if image.mode in ("LA", "PA"):  # a transparency channel: keep the values, drop it
         return np.asarray(image)[..., 0], image.mode[0]
     if image.mode not in ("P", "L", "1"):
@@ -88,8 +101,9 @@ def read_mask(path: str | os.PathLike, year: str = "2017") -> np.ndarray:
     Args:
         path: an indexed (``P``) or grayscale (``L``, ``1``) PNG; an alpha channel
             (``LA``, ``PA``, found in a few DAVIS 2016 masks) is ignored.
-        year: ``"2016"``: one object; a grayscale value > 127 or a non-zero palette
-            index is the object (id 1). ``"2017"``: pixel values are ids; void (255) -> 0.
+        year: ``"2016"``: one object; a grayscale value > 127 (or 1, in a 0/1 grayscale
+            mask) or a non-zero palette index is the object (id 1). ``"2017"``: pixel values
+            are ids; void (255) -> 0.
 
     Returns:
         ids: uint8 array [H, W], 0 = background.
@@ -98,7 +112,8 @@ def read_mask(path: str | os.PathLike, year: str = "2017") -> np.ndarray:
     if mode == "1":
         return values  # 0/1 already (Pillow gives booleans)
     if year == "2016":
-        return (values > 127 if mode == "L" else values != 0).view(np.uint8)
+        binary01 = mode == "L" and values.max(initial=0) <= 1  # 0/1 grayscale: one object, not empty
+        return (values > 127 if mode == "L" and not binary01 else values != 0).view(np.uint8)
     if year != "2017":
         raise ValueError(f"year must be one of {YEARS}, got {year!r}")
     if VOID in values:

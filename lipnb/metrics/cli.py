@@ -53,6 +53,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --out {out} is inside the results folder {results}; the official toolkit "
               "would reuse those CSV files as a cache. Choose another --out.", file=sys.stderr)
         return 2
+    if _inside(out, root):
+        print(f"error: --out {out} is inside the DAVIS folder {root}; its inputs are never written. "
+              "Choose another --out.", file=sys.stderr)
+        return 2
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is a file; the CSV files need a folder: choose another --out", file=sys.stderr)
+        return 2
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: cannot create --out {out}: {error.strerror or error}; choose another --out", file=sys.stderr)
+        return 2
+    if args.processes is not None and args.processes < 1:
+        print(f"error: --processes {args.processes}: must be >= 1", file=sys.stderr)
+        return 2
     try:
         dataset = DavisDataset(root, year=args.year or default_year(root, args.split),
                                split=args.split, resolution=args.resolution)

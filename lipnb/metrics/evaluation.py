@@ -5,8 +5,9 @@ the annotations' resolution, whose values are object ids. For every sequence of 
 
 - the objects are the ids of the first ground-truth mask;
 - frames 1..N-2 are scored (the first is given, the last is not scored, as the toolkit);
-- each object gets J and F per frame: a prediction without that id scores it as empty,
-  prediction ids absent from the ground truth are ignored;
+- each object gets J and F per frame: a prediction without that id scores it as empty;
+  a prediction holding an id that is no object of the ground truth is an error (DAVIS 2017,
+  as the official toolkit: "index higher than the number of objects");
 - each object gets Mean, Recall and Decay of J and of F; the global figures average the
   objects of the whole set, and J&F-Mean = (J-Mean + F-Mean) / 2.
 
@@ -110,8 +111,19 @@ def evaluate_sequence(seq: DavisSequence, results_dir: str | os.PathLike,
         if pred.shape != gt.shape:
             raise DavisFormatError(f"{path}: prediction is {pred.shape[1]}x{pred.shape[0]}, the annotations "
                                    f"are {gt.shape[1]}x{gt.shape[0]}; write results at the annotations' resolution")
+        if seq.year == "2017":
+            _check_ids(path, pred, object_ids)
         j_scores[:, t], f_scores[:, t] = score_frame(gt, pred, object_ids, bound_th)
     return SequenceScores(seq.name, object_ids, j_scores, f_scores)
+
+
+def _check_ids(path, pred: np.ndarray, object_ids: list[int]) -> None:
+    present = np.flatnonzero(np.bincount(pred.ravel(), minlength=256))
+    extra = sorted(set(present.tolist()) - set(object_ids) - {0})
+    if extra:
+        raise DavisFormatError(f"{path}: ids {extra} are not objects of the ground truth (objects {object_ids}); "
+                               "the DAVIS 2017 protocol refuses them, as the official toolkit does: write only "
+                               "the first mask's ids")
 
 
 def _evaluate_task(task: tuple) -> SequenceScores:

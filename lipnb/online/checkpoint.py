@@ -42,9 +42,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LIP:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - unpickling fails in many ways
-        raise CheckpointError(f"cannot load checkpoint {path}: {e}") from e
+        from lipnb.cli_errors import checkpoint_load_reason
+
+        raise CheckpointError(f"cannot load checkpoint {path}: {checkpoint_load_reason(e)}; use a last.pt "
+                              "written by 'lipnb train' (or --random-weights)") from None
     if not isinstance(ckpt, dict):
-        raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}")
+        raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}; use a last.pt written by "
+                              "'lipnb train'")
     state = ckpt.get("model", ckpt.get("state_dict"))
     config = next((ckpt[k] for k in ("model_config", "config") if _is_model_config(ckpt.get(k))), None)
     if state is None or config is None:

@@ -7,7 +7,6 @@ import argparse
 from lipnb.report.profiles import PROFILES
 import dataclasses
 import json
-import sys
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +22,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0, help="random weights and sampling during fine-tuning")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace the earlier run in a non-empty --out")
 
 
 def online_config(args):
@@ -34,12 +34,15 @@ def online_config(args):
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in names:
-            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY one of {sorted(names)}")
+            fail(f"--set {pair!r}: expected KEY=VALUE with KEY one of {sorted(names)}")
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
-    return OnlineConfig(**overrides)
+    try:
+        return OnlineConfig(**overrides)
+    except (TypeError, ValueError) as e:
+        fail(f"--set: {e}")
 
 
 def build_model(args):
@@ -62,6 +65,23 @@ def build_model(args):
     return model
 
 
+def check_same_aspect(mask_label: str, mask_hw, frames_label: str, frames_hw, tolerance: float = 0.02) -> None:
+    """A first mask is resized to the frames' size: refuse one of another aspect ratio (it would be
+    stretched), naming both sizes."""
+    (h0, w0), (h, w) = mask_hw[:2], frames_hw[:2]
+    if abs(h0 * w - h * w0) > tolerance * max(h0 * w, h * w0):
+        fail(f"{mask_label} is {w0}x{h0} but {frames_label} are {w}x{h}: another aspect ratio, the mask would be "
+             f"stretched; give a mask of the frames' shape ({w}x{h} or a multiple)")
+
+
+def check_threads(args) -> None:
+    """``--threads`` must be >= 1 (one message per bad value)."""
+    if args.threads is not None and args.threads < 1:
+        fail(f"--threads {args.threads}: must be >= 1")
+
+
 def fail(message: str):
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    """Raise :class:`~lipnb.cli_errors.UserError`: ``lipnb`` prints ``error: <message>``, exit code 2."""
+    from lipnb.cli_errors import fail as raise_user_error
+
+    raise_user_error(message)

@@ -10,6 +10,12 @@ Writes ``OUT/<sequence>/<frame>.png`` at the annotations' resolution, ``OUT/timi
 unless ``--no-evaluate``, ``OUT/evaluation.json`` (J&F as ``lipnb evaluate`` computes it).
 ``--oracle`` adds ``OUT/oracle-boxes/`` and ``OUT/oracle-proposals/``, each with its own
 ``evaluation.json`` (see :mod:`lipnb.online.oracle`).
+
+Before any work: ``--out`` may not be, contain or lie inside the DAVIS root; a non-empty ``--out``
+is replaced only with ``--overwrite``; every first mask must have its frames' aspect ratio. The run
+writes to a staging folder swapped in at the end; a failed run leaves ``OUT.partial/`` (marked
+``FAILED.txt``), which ``--resume`` continues (same model, data and settings, checked from its
+``infer_run.json``), keeping the sequences it had finished.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import argparse
 import json
 from pathlib import Path
 
-from lipnb.online.cli_common import add_model_arguments, build_model, fail, online_config
+from lipnb.online.cli_common import add_model_arguments, build_model, check_same_aspect, check_threads, fail, online_config
+
+RUN_RECORD = "infer_run.json"  # what a partial run was started with, checked by --resume
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oracle", action="store_true",
                    help="also segment with ground-truth boxes and with the best proposal per object "
                         "(DIR/oracle-boxes, DIR/oracle-proposals): where J&F is lost")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the failed run left in OUT.partial (same model, data and settings)")
     add_model_arguments(p)
 
 
@@ -75,22 +85,55 @@ def run(args) -> int:
     unknown = [n for n in names if n not in dataset]
     if unknown:
         fail(f"sequences {unknown} are not in {dataset.split_file}")
-    for name in names:  # a first mask without objects fails before any work
+    from lipnb.safety import StagedFolder, check_out_apart, check_out_free
+
+    check_threads(args)
+    out = Path(args.out)
+    check_out_apart(out, {"--davis": dataset.root})
+    check_out_free(out, args.overwrite)
+    for name in names:  # a first mask without objects, or of another aspect ratio, fails before any work
         seq = dataset[name]
         if not seq.first_mask().any():
             fail(f"{seq.annotation_paths[0]}: first mask has no object")
+        check_same_aspect(f"first mask {seq.annotation_paths[0]}", seq.size, f"its frames ({seq.frame_paths[0]})",
+                          seq.frame_size)
     cfg = online_config(args)
+    record = {"davis": str(dataset.root.resolve()), "year": dataset.year, "split": dataset.split,
+              "resolution": dataset.resolution, "frames_resolution": dataset.frames_resolution,
+              "sequences": names, "oracle": args.oracle, "zero_hidden": args.zero_hidden,
+              "checkpoint": str(Path(args.checkpoint).resolve()) if args.checkpoint else None,
+              "random_weights": args.random_weights, "online_config": cfg.to_dict()}
+    record = json.loads(json.dumps(record))  # as it reads back
+    resume_from = _resumable(out, record) if args.resume else None
     model = build_model(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "online_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    results = infer_davis(model, dataset, out, cfg, names, progress=not args.no_progress, oracle=args.oracle)
-    for r in results:
-        print(f"[lipnb infer] {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning "
-              f"{r.finetune_iters} it / {r.finetune_s:.1f}s, inference {r.inference_fps:.2f} frames/s")
-    if not args.no_evaluate:
-        for folder in [out] + ([out / mode for mode in MODES] if args.oracle else []):
-            g = evaluate_results(dataset, folder, names, not args.no_progress)["global"]
-            label = "" if folder == out else f"{folder.name}: "
-            print(f"[lipnb infer] {label}" + "  ".join(f"{k} {v:.3f}" for k, v in g.items()))
+    with StagedFolder(out, resume_from) as stage:
+        (stage / RUN_RECORD).write_text(json.dumps(record, indent=1))
+        (stage / "online_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        results = infer_davis(model, dataset, stage, cfg, names, progress=not args.no_progress,
+                              resume=resume_from is not None, oracle=args.oracle)
+        for r in results:
+            print(f"[lipnb infer] {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning "
+                  f"{r.finetune_iters} it / {r.finetune_s:.1f}s, inference {r.inference_fps:.2f} frames/s")
+        if not args.no_evaluate:
+            for folder in [stage] + ([stage / mode for mode in MODES] if args.oracle else []):
+                g = evaluate_results(dataset, folder, names, not args.no_progress)["global"]
+                label = "" if folder == stage else f"{folder.name}: "
+                print(f"[lipnb infer] {label}" + "  ".join(f"{k} {v:.3f}" for k, v in g.items()))
+    print(f"[lipnb infer] results in {out}")
     return 0
+
+
+def _resumable(out: Path, record: dict) -> Path:
+    """``OUT.partial`` when it was started with ``record``'s settings, else a one-line error."""
+    from lipnb.safety import partial_path
+
+    partial = partial_path(out.absolute())
+    path = partial / RUN_RECORD
+    if not path.is_file():
+        fail(f"nothing to resume: {path} not found (a failed 'lipnb infer' leaves {partial}); run without --resume")
+    earlier = json.loads(path.read_text())
+    differ = [k for k in record if earlier.get(k) != record[k]]
+    if differ:
+        fail(f"cannot resume {partial}: it ran with other settings ({', '.join(differ)}: "
+             f"{', '.join(repr(earlier.get(k)) for k in differ)}); use the same options, or run without --resume")
+    return partial

@@ -102,9 +102,9 @@ def segment_sequence(
     model = copy.deepcopy(model).eval()
     device = next(model.parameters()).device
 
-    # ---- frame 0: the given mask, and fine-tuning on it (§4.2)
-    write(0, first_mask.astype(np.uint8))
+    # ---- frame 0: the given mask, and fine-tuning on it (§4.2); read before anything is written
     frame0 = read_frame(0)
+    write(0, first_mask.astype(np.uint8))
     mask0 = resize_mask(first_mask.astype(np.uint8), frame0.shape[:2])  # targets at the frames' size
     missing = [k for k in object_ids if not (mask0 == k).any()]
     if missing:

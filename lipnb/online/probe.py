@@ -41,7 +41,7 @@ def imagenet_trunk(device="cpu") -> EfficientNetLite0:
 @torch.no_grad()
 def stride4_features(trunk: EfficientNetLite0, frame: np.ndarray) -> torch.Tensor:
     """RGB uint8 ``[H, W, 3]`` -> features ``[496, ceil(H/4), ceil(W/4)]``: C2..C5 at stride 4."""
-    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div(255)
+    x = torch.from_numpy(np.array(frame)).permute(2, 0, 1).float().div(255)
     mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     maps = trunk.trunk(((x - mean) / std)[None].to(next(trunk.parameters()).device))
     size = maps[0].shape[-2:]
@@ -123,11 +123,12 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import json
 
+    from lipnb.cli_errors import fail
     from lipnb.data.davis import DavisDataset
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SystemExit(f"lipnb probe: {out} exists and is not an empty folder; choose a new --out")
+        fail(f"--out {out} exists and is not an empty folder; choose a new --out")
     if args.threads:
         torch.set_num_threads(args.threads)
     davis = DavisDataset(args.davis, args.year, args.split, args.resolution, args.frames_resolution)

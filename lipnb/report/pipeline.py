@@ -10,6 +10,13 @@ is moved aside, the new one into place, then the old one is deleted). A failure 
 previous complete results untouched, moves the partial run to ``results/<profile>.failed/``
 (its executed notebooks show the error in place) and raises :class:`NotebookFailed` naming the
 notebook, the cell and the error.
+
+Nothing resumable is lost in silence: parameters are checked before any work (one message per bad
+value); a run records its parameters (``parameters.json``) and ``--resume`` refuses to continue a
+run made with other result-shaping parameters (:mod:`lipnb.report.resume`); a fresh run keeps an
+interrupted staging folder as ``<profile>.failed`` (or ``.failed-2``, ...) and, when it fails, keeps
+an earlier ``<profile>.failed`` under the next free name, saying so; a successful run removes the
+``.failed`` run it supersedes and says so; ``--resume`` with nothing to resume says so.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import Path
 from lipnb import paths
 from lipnb.report.manifest import build_manifest, write_manifest
 from lipnb.report.profiles import notebook_parameters
+from lipnb.report.resume import free_name, record_parameters, resume_problems
 
 NOTEBOOKS_DIR = paths.REPO_ROOT / "notebooks"
 NOTEBOOKS = ("01_pretrain.ipynb", "02_finetune_davis.ipynb", "03_online_inference.ipynb",
@@ -127,16 +135,30 @@ def run_pipeline(profile: str = "smoke", results_dir: str | Path = paths.RESULTS
     final = results_dir / profile
     staging = results_dir / f".staging-{profile}"
     failed = results_dir / f"{profile}.failed"
+    from lipnb.validate import notebook_parameter_problems, raise_all
+
     params = notebook_parameters(profile, out_dir=str(staging), **(overrides or {}))
+    raise_all(notebook_parameter_problems(params, overrides or {}))
+    source = staging if staging.exists() else failed if failed.exists() else None
+    if resume and source is not None:
+        raise_all(resume_problems(source, params, NOTEBOOKS))
+    elif resume:
+        log(f"[reproduce] --resume: nothing to resume (neither {staging} nor {failed} exists); "
+            "starting a fresh run")
     ensure_kernel()
-    if resume and not staging.exists() and failed.exists():
-        os.rename(failed, staging)
-    resumed = resume and staging.exists()
+    resumed = resume and source is not None
     if resumed:
+        if source == failed:
+            os.rename(failed, staging)
         log(f"[reproduce] resuming in {staging}")
     else:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():  # an interrupted earlier call: kept, never deleted in silence
+            kept = failed if not failed.exists() else free_name(results_dir, failed.name)
+            os.rename(staging, kept)
+            log(f"[reproduce] kept the interrupted run of an earlier call as {kept}"
+                + (" (--resume continues it)" if kept == failed else ""))
         staging.mkdir(parents=True)
+        record_parameters(staging, params)
     timings, start = {}, time.perf_counter()
     log(f"[reproduce] profile {profile}: {len(NOTEBOOKS)} notebooks -> {final} (staging in {staging})")
     try:
@@ -146,11 +168,16 @@ def run_pipeline(profile: str = "smoke", results_dir: str | Path = paths.RESULTS
             timings[notebook] = {"wall_s": round(seconds, 1)}
             log(f"[reproduce] {notebook} done in {seconds:.0f} s")
     except NotebookFailed as e:
-        shutil.rmtree(failed, ignore_errors=True)
+        older = ""
+        if failed.exists():  # an earlier failed run: kept under the next free name
+            aside = free_name(results_dir, failed.name)
+            os.rename(failed, aside)
+            older = f"\n    the earlier failed run was kept as {aside}"
         os.rename(staging, failed)
         e.executed = failed / e.notebook
         kept = f"previous complete results left in place: {final}" if final.exists() else "no previous results"
-        e.args = (f"{e.args[0]}\n    executed notebook with the error: {e.executed}\n    {kept}",)
+        e.args = (f"{e.args[0]}\n    executed notebook with the error: {e.executed}\n    {kept}"
+                  f"\n    continue it with --resume (same parameters){older}",)
         raise
     wall = time.perf_counter() - start
     recorded = {**params, "out_dir": str(final)}
@@ -158,8 +185,11 @@ def run_pipeline(profile: str = "smoke", results_dir: str | Path = paths.RESULTS
     if resumed:
         manifest["resumed"] = True  # wall times are those of the last, resumed pass
     write_manifest(staging / "manifest.json", manifest)
+    (staging / "parameters.json").unlink(missing_ok=True)  # the manifest records them
     _swap_into_place(staging, final)
-    shutil.rmtree(failed, ignore_errors=True)
+    if failed.exists():
+        shutil.rmtree(failed, ignore_errors=True)
+        log(f"[reproduce] removed the earlier failed run {failed}: these complete results supersede it")
     log(f"[reproduce] {profile} complete in {wall:.0f} s: " +
         ", ".join(f"{k.split('_')[0]} {v['wall_s']:.0f} s" for k, v in timings.items()))
     return final

@@ -179,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
+    from lipnb.validate import notebook_parameter_problems, raise_all
+
+    raise_all(notebook_parameter_problems(params, overrides))  # one error line per bad value
     reused = []
     if args.reference:
         try:

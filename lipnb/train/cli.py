@@ -10,11 +10,17 @@
 ``--data`` is ``procedural`` (the default of ``smoke``), a COCO root (pre-training) or a DAVIS
 root (fine-tuning). Any :class:`TrainConfig` field can be set with ``--set key=value`` and any
 model field with ``--model-set key=value`` (values parsed as JSON when they parse).
+
+A folder that already holds a run (``last.pt``, logs) is continued only with ``--resume`` and
+replaced only with ``--overwrite``; ``--resume`` without ``last.pt`` is an error, and so is an
+``--out`` that is, contains or lies inside ``--data`` or holds ``--init``. Counts are checked
+before any work, one message per bad value.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from lipnb.report.profiles import PROFILES
 import json
@@ -33,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="'procedural', a COCO root (pretrain) or a DAVIS root (finetune)")
     p.add_argument("--init", help="checkpoint to start from (fine-tuning: the pre-trained model)")
     p.add_argument("--resume", action="store_true", help="continue exactly from <out>/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its last.pt and logs)")
     p.add_argument("--stop-at", type=int, help="end after this many steps, as if interrupted")
     p.add_argument("--max-iters", type=int)
     p.add_argument("--batch-size", type=int, help="samples per step over all processes")
@@ -52,12 +59,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-set", action="append", default=[], metavar="KEY=VALUE", help="any LIPConfig field")
 
 
+RUN_FILES = ("last.pt", "log.csv", "log.jsonl", "config.json", "summary.json")  # what train() writes
+COUNTS = {"max_iters": 1, "batch_size": 1, "micro_batch": 1, "num_workers": 0, "seed": 0, "procedural_seed": 0,
+          "ckpt_every": 1, "log_every": 1}  # TrainConfig field -> smallest meaningful value
+
+
 def _parse_pairs(pairs: list[str]) -> dict:
+    from lipnb.cli_errors import fail
+
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"expected KEY=VALUE, got {pair!r}")
+            fail(f"expected KEY=VALUE, got {pair!r}")
         try:
             out[key.strip().replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
@@ -74,7 +88,59 @@ def config_from_args(args):
         overrides["model_overrides"] = _parse_pairs(args.model_set)
     if args.full_bptt:
         overrides.update(bptt_cut=None, checkpoint_activations=True)
-    return TrainConfig.profile(args.profile, args.stage, **overrides)
+    try:
+        return TrainConfig.profile(args.profile, args.stage, **overrides)
+    except TypeError as e:  # an unknown --set key
+        from lipnb.cli_errors import fail
+
+        fail(f"--set: {e}; see lipnb.train.TrainConfig for the fields")
+
+
+def check_values(args, cfg) -> None:
+    """Counts, the learning rate and the input paths; one message per bad value."""
+    from lipnb.validate import count_problem, positive_problem, raise_all
+
+    flag = {v: k.replace("_", "-") for k, v in FLAGS.items()}
+    label = lambda field: f"--{flag[field]}" if field in flag and getattr(args, flag[field].replace("-", "_"), None) is not None else f"--set {field}"  # noqa: E501,E731
+    problems = [count_problem(label(k), getattr(cfg, k), m) for k, m in COUNTS.items() if hasattr(cfg, k)]
+    problems.append(positive_problem(label("lr"), cfg.lr))
+    if args.stop_at is not None:
+        problems.append(count_problem("--stop-at", args.stop_at, 0))
+    if args.threads is not None:
+        problems.append(count_problem("--threads", args.threads, 1))
+    if cfg.init and not Path(cfg.init).is_file():
+        problems.append(f"--init {cfg.init}: checkpoint not found; give a last.pt written by 'lipnb train'")
+    raise_all([p for p in problems if p])
+
+
+def check_out(args, cfg) -> None:
+    """Inputs are never written; a run already in --out is continued or replaced only on request."""
+    from lipnb.cli_errors import fail
+    from lipnb.safety import check_out_apart
+
+    out = Path(args.out)
+    data = Path(cfg.data) if cfg.data and Path(cfg.data).exists() else None
+    check_out_apart(out, {"--data": data, "--init": cfg.init or None})
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder; choose a folder")
+    ckpt = out / "last.pt"
+    if args.resume:
+        if not ckpt.is_file():
+            fail(f"nothing to resume: {ckpt} not found; run without --resume to start")
+        if args.overwrite:
+            fail("--resume and --overwrite contradict each other; choose one")
+    else:
+        found = [n for n in RUN_FILES if (out / n).exists()]
+        if found and not args.overwrite:
+            fail(f"--out {out} already holds a training run ({', '.join(found)}); pass --resume to continue it, "
+                 "--overwrite to replace it, or choose another --out")
+        for name in found:
+            (out / name).unlink()
+        if found:
+            print(f"[lipnb train] --overwrite: removed the earlier run's {', '.join(found)} in {out}")
+    for tmp in out.glob(".last.pt.*.tmp") if out.is_dir() else []:  # a write killed before its rename
+        tmp.unlink()
+        print(f"[lipnb train] removed {tmp}, an unfinished checkpoint write (last.pt is intact)")
 
 
 def run(args) -> int:
@@ -82,9 +148,11 @@ def run(args) -> int:
 
     from lipnb.train.loop import train
 
+    cfg = config_from_args(args)
+    check_values(args, cfg)
+    check_out(args, cfg)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = config_from_args(args)
     summary = train(cfg, args.out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress)
     if summary.get("first_loss") is not None:
         print(f"[lipnb train] {summary['steps_run']} steps in {summary['wall_s']:.1f}s; "

@@ -12,7 +12,7 @@ import json
 import nbformat
 import pytest
 
-from lipnb.report import paper_numbers as P
+from lipnb.report import paper_numbers as P, stages, tables
 from lipnb.report.pipeline import NOTEBOOKS, NOTEBOOKS_DIR, run_pipeline
 from lipnb.report.profiles import COMMON
 
@@ -39,15 +39,37 @@ def test_notebook_committed_clean(name):
     assert {k: namespace[k] for k in COMMON} == COMMON  # the smoke defaults, every parameter present
 
 
-def test_notebooks_match_generator(tmp_path):
-    """notebooks/make_notebooks.py is the source; the committed notebooks are its output."""
-    import importlib.util
+REGENERATE = "jupytext --sync notebooks/0*.py  (or: jupytext --to ipynb --update notebooks/<name>.py)"
 
-    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS_DIR / "make_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for path in module.write_all(tmp_path):
-        assert path.read_text() == (NOTEBOOKS_DIR / path.name).read_text(), f"regenerate {path.name}"
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_in_sync_with_its_jupytext_source(name):
+    """``notebooks/<name>.py`` (jupytext percent format) is the source; the committed .ipynb is
+    the same notebook: the same cells (type, source, tags), no outputs, full kernel metadata."""
+    import jupytext
+
+    source = NOTEBOOKS_DIR / name.replace(".ipynb", ".py")
+    assert source.is_file(), f"{source.name} missing: the notebooks' sources are jupytext .py files"
+    expected = jupytext.read(source)
+    committed = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+
+    def cells(nb):
+        return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
+
+    assert cells(committed) == cells(expected), f"{name} differs from {source.name}; regenerate: {REGENERATE}"
+    meta = committed.metadata
+    assert meta["kernelspec"] == {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    assert {"name", "version", "codemirror_mode", "pygments_lexer", "file_extension", "mimetype",
+            "nbconvert_exporter"} <= set(meta["language_info"]), f"{name}: incomplete language_info"
+    assert meta["language_info"] == expected.metadata["language_info"], f"regenerate {name}: {REGENERATE}"
+    assert meta["jupytext"]["formats"] == "ipynb,py:percent"
+    ids = [c.get("id") for c in committed.cells]
+    assert all(ids) and len(set(ids)) == len(ids), f"{name}: cell ids missing or repeated"
+
+
+def test_no_notebook_generator_left():
+    assert not (NOTEBOOKS_DIR / "make_notebooks.py").exists(), "the jupytext .py files are the sources"
+    assert {p.name for p in NOTEBOOKS_DIR.glob("0*.py")} == {n.replace(".ipynb", ".py") for n in NOTEBOOKS}
 
 
 def _rows(path):
@@ -58,7 +80,9 @@ def _rows(path):
 def _check_results_table(path, paper: dict, metrics: list):
     rows = _rows(path)
     assert list(rows[0]) == ["Method", "Source", *metrics]
-    assert [r["Source"] for r in rows] == ["paper"] * len(paper) + ["this run"] * (len(rows) - len(paper))
+    assert [r["Source"] for r in rows[:len(paper)]] == ["paper"] * len(paper)
+    assert rows[len(paper)]["Source"] == "this run"  # LIP measured by this run, then its baselines
+    assert all(r["Source"].startswith(("this run", "earlier run")) for r in rows[len(paper):])
     for row, (method, values) in zip(rows, paper.items()):
         assert row["Method"] == f"{method} (paper)"
         assert [float(row[m]) for m in metrics] == list(values)
@@ -86,8 +110,11 @@ def test_pipeline_smoke_outputs(smoke_run):
     t1 = _check_results_table(out / "table1.csv", P.TABLE1, P.METRICS)
     t2 = _check_results_table(out / "table2.csv", P.TABLE2, P.METRICS)
     t3 = _check_results_table(out / "table3.csv", P.TABLE3, P.TABLE3_METRICS)
-    assert len(t1) == 11 and len(t2) == 6 and len(t3) == 4
-    assert t1[-1]["Method"] == "LIP (this run, smoke)"
+    assert len(t2) == 6 and len(t3) == 4
+    assert t1[len(P.TABLE1)]["Method"] == "LIP (this run, smoke)"
+    # Table 1's baselines on the same videos (copy-first, ImageNet-feature probe); no earlier run here
+    assert [r["Method"] for r in t1[len(P.TABLE1) + 1:]] == list(tables.BASELINE_ROWS.values())
+    assert all(r["Source"] == "this run (baseline)" for r in t1[len(P.TABLE1) + 1:])
     assert [r["Method"] for r in t3[2:]] == ["zero hidden state (this run, smoke)", "dynamic memory (this run, smoke)"]
     # the measured rows are the evaluation files' numbers, in percent
     ev2 = json.loads((out / "evaluations" / "table2.json").read_text())
@@ -96,7 +123,8 @@ def test_pipeline_smoke_outputs(smoke_run):
     assert ev2["protocol"] == "DAVIS 2017" and len(ev2["sequences"]) == 2
     assert json.loads((out / "evaluations" / "table1.json").read_text())["protocol"] == "DAVIS 2016"
     per_seq = _rows(out / "per_sequence.csv")
-    assert {r["evaluation"] for r in per_seq} == {"table1", "table2", "table3-zero"}
+    assert {r["evaluation"] for r in per_seq} == {"table1", "table2", "table3-zero"} | {
+        f"table1-{m}" for m in stages.BASELINES}
     assert [float(r["J-Mean"]) for r in per_seq if r["evaluation"] == "table2"] == \
         [round(100 * o["J-Mean"], 1) for o in ev2["per_object"]]
     for name in ("table1", "table2", "table3"):

@@ -172,7 +172,7 @@ def test_ablation_reads_the_reproductions_seed(tmp_path, capsys):
     rows = seeds.reference_rows(ref, "davis-cpu", {}, [0, 1], ["table1"])
     assert [(r["seed"], r["memory"], r["J&F-Mean"]) for r in rows] == [(0, "dynamic", 50.0), (0, "zero", 25.0)]
     assert seeds.reference_rows(ref, "davis-cpu", {}, [1, 2], ["table1"]) == []
-    with pytest.raises(ValueError, match="finetune_iters 200 != 100"):
+    with pytest.raises(ValueError, match="finetune_iters 400 != 100"):
         seeds.reference_rows(ref, "davis-cpu", {"finetune_iters": 100}, [0], ["table1"])
     # the command: seed 0 read, nothing trained, the report says so
     parser = argparse.ArgumentParser()

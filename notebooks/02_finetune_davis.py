@@ -1,0 +1,160 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,language_info,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+#   language_info:
+#     codemirror_mode:
+#       name: ipython
+#       version: 3
+#     file_extension: .py
+#     mimetype: text/x-python
+#     name: python
+#     nbconvert_exporter: python
+#     pygments_lexer: ipython3
+#     version: 3.11.7
+# ---
+
+# %% [markdown]
+# # 02 · Fine-tuning on videos (paper §4.1, §5.1)
+#
+# Now the memory learns to *propagate*. The pre-trained network is trained on DAVIS training
+# videos with the hidden state carried from frame to frame. Every (sequence, object) pair of the
+# training set becomes one id, so the id head's last layer is replaced by one over all of them.
+# Boxes come from the masks, grown by 10% in width and height. Clips of 8 frames are drawn at
+# random, scaled like the images of pre-training, and also played backwards ("there is no causal
+# reasoning in the task"). Memory limits back-propagation through time to 4 frames: the gradient
+# is cut between the 4th and the 5th frame. The backbone stays frozen; 128 RoIs per image, lr 0.002
+# for 12K iterations, divided by 10 at 8K and 10K.
+#
+# At `smoke` scale the videos are procedural DAVIS-format sequences built so that memory
+# matters: an object hides completely behind a pillar and re-appears, its identical twin stays
+# on the other side, and colours drift over time.
+
+# %% [markdown]
+# **Parameters.** papermill replaces this cell (`make reproduce PROFILE=...`, or
+# `papermill ... -p pretrain_iters 20`). The defaults are the `smoke` profile: procedural data,
+# CPU, minutes. `davis-cpu` reads COCO tiny and DAVIS 2016 from `../shared/data`; `paper` uses
+# the paper's settings on a GPU with COCO and DAVIS 2017 under `data/` (see `data/README.md`).
+
+# %% tags=["parameters"]
+profile = 'smoke'  # smoke | davis-cpu | davis-cpu-scratch | davis-gpu | paper
+out_dir = '../results/smoke'  # results of this run; checkpoints go to out_dir/work
+device = 'cpu'  # cpu | cuda | auto
+threads = 1  # torch threads, 0 keeps the torch default
+seed = 0  # every random draw of the run
+coco = 'procedural'  # pre-training images: procedural | coco_tiny | coco_tiny+procedural | a COCO root
+davis_train = 'procedural'  # fine-tuning videos: procedural | davis2016 | a DAVIS root
+davis2016 = 'procedural'  # Table 1 set: procedural | davis2016 | a DAVIS 2016 root
+davis2017 = 'procedural'  # Tables 2-3 set: procedural | a DAVIS 2017 root
+frames_resolution = '480p'  # frames folder of the evaluation sets
+num_sequences = 4  # 0 means the whole val split
+pretrain_iters = 150  # paper: 270000
+finetune_iters = 30  # paper: 12000
+online_iters = 100  # paper: at most 1000 per sequence
+online_lr = 0.001  # authors' code: 0.001
+refresh_iters = 50  # paper: at most 500 per frame
+
+# %% [markdown]
+# Collect the parameters above into a `Run`: it seeds every generator, sets the number of torch threads and creates `out_dir/work` (checkpoints, predictions), `out_dir/evaluations` and `out_dir/figures`. Later notebooks find this one's results there.
+
+# %%
+from lipnb.report import stages, figures
+run = stages.Run.from_namespace(globals()).setup()  # seeds, threads, folders
+print(run.describe())
+
+# %% [markdown]
+# ## The configuration
+# The fine-tuning `TrainConfig`: it starts from notebook 01's checkpoint.
+
+# %%
+cfg = stages.train_config(run, "finetune")
+{k: getattr(cfg, k) for k in ("data", "init", "max_iters", "lr", "milestones", "clip_length", "bptt_cut",
+                              "reverse_clips", "box_expand", "freeze", "rois_per_image", "use_static_memory")}
+
+# %% [markdown]
+# ## A clip
+# The first training clip: 8 frames of one sequence, its objects' masks and expanded boxes, each
+# labelled with its training id `sequence/object`.
+
+# %%
+samples, names = stages.first_samples(run, "finetune", n=1)
+clip = samples[0]
+print(clip["sequence"], "frames", clip["frame_indices"], "reversed" if clip["reversed"] else "forward")
+fig = figures.plot_batch(list(zip(clip["frames"], clip["targets"])), names)
+figures.save(fig, run.figures / "batch_finetune_clip.png")
+
+# %% [markdown]
+# ## Where back-propagation through time is cut (§5.1)
+# > "Due to the GPU memory limitation, it only allows to train with maximum recurrence of 4. We
+# > extend the length to 8 by stopping gradient back propagation between 4th and 5th frames."
+#
+# `LIP.forward_clip` plays the clip frame by frame and detaches the state after every
+# `bptt_cut`-th frame:
+
+# %%
+import inspect
+
+import torch
+
+from lipnb.model import LIP
+from lipnb.report import teach
+
+print(inspect.getsource(LIP.forward_clip))
+
+# %% [markdown]
+# The same loop on the clip above, with the `smoke` model (freshly initialised: this is about where
+# gradients flow, not about their size), keeping each frame's loss L_t apart. The matrix shows
+# ||dL_t / dH_s||: how strongly the loss of frame t reaches the Conv-GRU output of frame s. Frame
+# t's loss reaches frames s ≤ t of its own 4-frame block and nothing before the cut (the red
+# lines). The table below it splits the gradient of each L_t over the parts of the network: the
+# backbone is frozen in fine-tuning (`freeze=("backbone",)`), everything else learns from every frame.
+
+# %%
+cfg = stages.train_config(run, "finetune")
+small = teach.small_model(num_ids=len(names)).freeze(*cfg.freeze)
+reach, per_part = teach.bptt_gradients(small, clip["frames"], clip["targets"], bptt_cut=cfg.bptt_cut)
+fig = teach.plot_reach(reach, cfg.bptt_cut)
+per_part.round(4)
+
+# %% [markdown]
+# ## Reversed clips (§5.1)
+# > "The sequences are randomly shuffled and scaled as in pre-training stage. As there is no causal
+# > reasoning in the task, we reverse each sequence for more training data."
+#
+# The stream draws a sequence, a start frame and a direction for every clip. The first few clips
+# it will read, and the frames of the first one played backwards (frame indices on top):
+
+# %%
+clips, _ = stages.first_samples(run, "finetune", n=6)
+for c in clips:
+    print(f"{c['sequence']:>24}  frames {c['frame_indices']}  {'reversed' if c['reversed'] else 'forward'}")
+back = next((c for c in clips if c["reversed"]), None)
+if back is not None:
+    fig = teach.plot_frames(back["frames"], [str(i) for i in back["frame_indices"]])
+
+# %% [markdown]
+# ## Training
+# `LIP.forward_clip` runs the 8 frames with the state carried and detached after every 4th frame;
+# the loop averages the losses over the frames. The checkpoint `work/finetune/last.pt` is the
+# offline model of notebooks 03 and 05.
+
+# %%
+summary = stages.train_stage(run, "finetune")
+
+# %% [markdown]
+# ## Loss curves
+# Pre-training (notebook 01) beside fine-tuning.
+
+# %%
+fig = figures.plot_loss_curves({"pre-training": stages.training_log(run, "pretrain"),
+                                "fine-tuning (dynamic memory)": stages.training_log(run, "finetune")})
+figures.save(fig, run.figures / "loss_curves.png")

@@ -70,14 +70,13 @@ def test_missing_package_names_it(monkeypatch):
         E.weights_path()
 
 
-def test_same_padding_matches_tensorflow():
-    conv = E.SameConv2d(1, 1, 3, 2, bias=False)
-    torch.nn.init.ones_(conv.weight)
-    x = torch.ones(1, 1, 6, 7)
-    y = conv(x)
-    assert y.shape[-2:] == (3, 4)  # ceil(in / stride)
-    # even height: no padding on top, one row at the bottom; the first output row sees 3 real rows
-    assert y[0, 0, 0, 1].item() == 9 and y[0, 0, -1, 1].item() == 6
+def test_padding_keeps_features_on_the_anchor_grid():
+    """Symmetric padding (kernel // 2) centres feature i of a stride-s map on input pixel i * s, the
+    grid torchvision's anchors and RoIAlign assume; TensorFlow's "SAME" would put it s - 1 further."""
+    convs = [m for m in E.EfficientNetLite0().modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.padding == (m.kernel_size[0] // 2,) * 2 for m in convs)
+    conv = [m for m in convs if m.stride == (2, 2)][0]
+    assert conv(torch.zeros(1, conv.in_channels, 6, 7)).shape[-2:] == (3, 4)  # ceil(in / stride), as "SAME"
 
 
 def test_lip_on_the_trunk_feeds_the_fpn_from_strides_4_to_32():

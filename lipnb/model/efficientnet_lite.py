@@ -16,7 +16,7 @@ squeeze-and-excitation and SiLU, and the extra package would only bring an archi
 names we would then have to map anyway.
 
 Padding is symmetric (``kernel // 2``), not TensorFlow's "SAME" that the weights were trained
-with (:class:`SameConv2d`, one more pixel at the bottom / right of a stride-2 convolution). Both
+with (one more pixel at the bottom / right of a stride-2 convolution). Both
 apply the same windows, on the other grid of pixels, so ImageNet accuracy is unchanged (the
 classification test passes with either). What differs is where a feature sits: with symmetric
 padding feature ``i`` of a stride-``s`` map is centred on input pixel ``i * s``, the convention of
@@ -37,7 +37,6 @@ children ``stem, stage1..stage4`` give the feature maps the FPN reads:
 
 from __future__ import annotations
 
-import math
 import re
 
 import torch
@@ -57,19 +56,6 @@ BLOCKS = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80)
 # The FPN's four inputs: blocks 0-2 end at stride 4, 3-4 at 8, 5-10 at 16, 11-15 at 32.
 STAGE_ENDS = (3, 5, 11, 16)
 OUT_CHANNELS = [24, 40, 112, 320]
-
-
-class SameConv2d(nn.Conv2d):
-    """``nn.Conv2d`` with TensorFlow's "SAME" padding: output size ``ceil(in / stride)``, the
-    odd pixel of padding at the bottom / right. Kept for checking against TensorFlow; the trunk
-    itself pads symmetrically (see :func:`conv_bn`)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size, k, s in zip(x.shape[-2:][::-1], self.kernel_size[::-1], self.stride[::-1]):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads += [total // 2, total - total // 2]
-        return super().forward(F.pad(x, pads))
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:

@@ -83,7 +83,8 @@ cfg = stages.train_config(run, "finetune")
 # %% [markdown]
 # ## A clip
 # The first training clip: 8 frames of one sequence, its objects' masks and expanded boxes, each
-# labelled with its training id `sequence/object`.
+# labelled with its training id `sequence/object`. It starts with `warmup_frames` more frames
+# (see "Warm-up frames" below), which only fill the memory.
 
 # %%
 samples, names = stages.first_samples(run, "finetune", n=1)
@@ -121,9 +122,25 @@ print(inspect.getsource(LIP.forward_clip))
 # %%
 cfg = stages.train_config(run, "finetune")
 small = teach.small_model(num_ids=len(names)).freeze(*cfg.freeze)
-reach, per_part = teach.bptt_gradients(small, clip["frames"], clip["targets"], bptt_cut=cfg.bptt_cut)
+w = cfg.clip_warmup  # the warm-up frames carry no loss: the 8 frames after them
+reach, per_part = teach.bptt_gradients(small, clip["frames"][w:], clip["targets"][w:], bptt_cut=cfg.bptt_cut)
 fig = teach.plot_reach(reach, cfg.bptt_cut)
 per_part.round(4)
+
+# %% [markdown]
+# ## Warm-up frames (not in the paper)
+# A clip's first frame starts from the zero state, so its features differ from those of every
+# later frame: with an update gate z near 0.5, frame 0's state is z ⊙ h̃, about half the size of a
+# filled memory. Trained only on 8-frame clips, the heads would spend an eighth of their training on
+# that special case, and online fine-tuning (notebook 03), which sees frame 0 only, on nothing
+# else. So each clip starts with `warmup_frames` frames that run the backbone and the Conv-GRU
+# under `torch.no_grad()` and only hand their state on (`LIP.warm_up`); the losses start after
+# them. The authors' code warms its sequences up the same way (`SEQUENCE_WARMUP`); the paper is
+# silent. A model whose state is held at zero (Table 3) has nothing to warm up and skips them.
+
+# %%
+print(f"warm-up frames per clip: {cfg.clip_warmup} (then {cfg.clip_length} frames with losses)")
+print(inspect.getsource(LIP.warm_up))
 
 # %% [markdown]
 # ## Reversed clips (§5.1)
@@ -158,3 +175,32 @@ summary = stages.train_stage(run, "finetune")
 fig = figures.plot_loss_curves({"pre-training": stages.training_log(run, "pretrain"),
                                 "fine-tuning (dynamic memory)": stages.training_log(run, "finetune")})
 figures.save(fig, run.figures / "loss_curves.png")
+
+# %% [markdown]
+# ## Did the memory learn?
+# Three measures per pyramid level (`lipnb.report.memory_stats`), on the first frames of a Table 1
+# sequence with the state carried:
+# - the gates: z = 0.5 everywhere with a small spread would make the memory a fixed running average
+#   with a one-frame half-life; a memory that learned spreads its gates;
+# - how far fine-tuning moved the hidden-state weights W_hz, W_hr, W_h from the pre-trained model
+#   (pre-training feeds the zero state, so they learn nothing there; they still get weight decay,
+#   as every weight does, because the zeros are fed as tensors);
+# - the size of the features the heads see once the memory is filled (frames 5 on) over frame 0's.
+
+# %%
+import json
+
+import pandas as pd
+
+from lipnb.online import load_model
+from lipnb.report import memory_stats
+
+t1 = stages.eval_set(run, "table1")
+finetuned, pretrained = stages.load_offline_model(run), load_model(run.checkpoint("pretrain"))
+stats = memory_stats.memory_statistics(finetuned, t1.inferred[t1.sequences[0]], last=24)
+moved = memory_stats.weight_change(pretrained, finetuned)
+(run.out / "memory_statistics.json").write_text(json.dumps(
+    {"sequence": t1.sequences[0], "gates_and_features": stats, "weights_moved_by_finetuning": moved}, indent=1))
+fig = memory_stats.plot_memory_statistics({"this run": (stats, moved)})
+figures.save(fig, run.figures / "memory_statistics.png")
+pd.DataFrame(stats).merge(pd.DataFrame(moved), on="level").round(3)

@@ -20,7 +20,7 @@ TINY = dict(pretrain_iters=6, finetune_iters=3, online_iters=5, refresh_iters=3,
 FIGURES = {"batch_pretrain.png", "batch_finetune_clip.png", "loss_pretrain.png", "loss_curves.png",
            "fig1_examples.png", "fig6_table1_masks_over_frames.png", "fig7_table2_masks_over_frames.png",
            "gates_update_z.png", "loss_dynamic_vs_zero.png", "fig8_dynamic_vs_zero_hidden.png",
-           "tables_jf_mean.png"}
+           "tables_jf_mean.png", "memory_statistics.png", "memory_dial.png"}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -123,8 +123,9 @@ def test_pipeline_smoke_outputs(smoke_run):
     assert ev2["protocol"] == "DAVIS 2017" and len(ev2["sequences"]) == 2
     assert json.loads((out / "evaluations" / "table1.json").read_text())["protocol"] == "DAVIS 2016"
     per_seq = _rows(out / "per_sequence.csv")
-    assert {r["evaluation"] for r in per_seq} == {"table1", "table2", "table3-zero"} | {
+    assert {r["evaluation"] for r in per_seq} == {"table1", "table2", "table3-zero", "table3-alpha0", "table3-alpha0.5"} | {
         f"table1-{m}" for m in stages.BASELINES}
+    assert {r["memory"] for r in per_seq if r["evaluation"] == "table3-alpha0.5"} == {"dynamic x 0.5"}
     assert [float(r["J-Mean"]) for r in per_seq if r["evaluation"] == "table2"] == \
         [round(100 * o["J-Mean"], 1) for o in ev2["per_object"]]
     for name in ("table1", "table2", "table3"):

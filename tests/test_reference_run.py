@@ -77,13 +77,22 @@ def test_inference_resumes_after_an_interruption(procedural, tmp_path):
     assert png.stat().st_mtime_ns != stamp and again[0].name == names[0]
 
 
-def test_stages_continue_a_finished_run(tmp_path):
-    params = notebook_parameters("smoke", out_dir=str(tmp_path), pretrain_iters=2, finetune_iters=1,
+def test_stages_continue_a_finished_run(tmp_path, capsys):
+    params = notebook_parameters("smoke", out_dir=str(tmp_path / "staging"), pretrain_iters=2, finetune_iters=1,
                                  online_iters=1, refresh_iters=1, num_sequences=1)
     run = stages.Run(params).setup()
     first = stages.train_stage(run, "pretrain")
-    again = stages.train_stage(run, "pretrain")  # a resumed reproduction: nothing left to train
-    assert first["steps_run"] == 2 and again["steps_run"] == 0 and again["last_loss"] == first["last_loss"]
+    folder = run.work / "pretrain"
+    recorded = (folder / "summary.json").read_text()
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    capsys.readouterr()
+    again = stages.train_stage(run, "pretrain")  # the training cell run again: kept, nothing trained
+    assert first["steps_run"] == 2 and again == first
+    assert (folder / "summary.json").read_text() == recorded  # the real run's record, not "0 steps in 0 s"
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps  # no file rewritten
+    assert f"pretrain: already finished (2 steps in {first['wall_s']:.0f} s), kept" in capsys.readouterr().out
+    longer = stages.Run({**params, "pretrain_iters": 3})  # another length: not the finished run
+    assert stages.finished_summary(stages.train_config(longer, "pretrain"), folder) is None
     stages.train_stage(run, "finetune")
     es = stages.eval_set(run, "table2")
     out = stages.predict(run, es)
@@ -92,6 +101,16 @@ def test_stages_continue_a_finished_run(tmp_path):
     stamp = png.stat().st_mtime_ns
     assert stages.predict(run, es) == out and png.stat().st_mtime_ns == stamp
     assert (out / "done.json").is_file()
+    # the staging folder moved into place (what the reproduction does): every finished stage recognised
+    (tmp_path / "staging").rename(tmp_path / "smoke")
+    moved = stages.Run({**params, "out_dir": str(tmp_path / "smoke")}).setup()
+    capsys.readouterr()
+    assert stages.train_stage(moved, "finetune") == json.loads((moved.work / "finetune" / "summary.json").read_text())
+    assert "finetune: already finished" in capsys.readouterr().out
+    es = stages.eval_set(moved, "table2")
+    out = stages.predict(moved, es)
+    png = next((out / es.sequences[0]).glob("*.png"))
+    assert png.stat().st_mtime_ns == stamp  # predictions kept: done.json holds no path of the old folder
 
 
 def test_table1_shows_the_baselines_and_the_earlier_run():

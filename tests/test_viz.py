@@ -30,7 +30,23 @@ def test_overlay_and_frames():
     ids = np.zeros((4, 4), np.uint8)
     ids[:2, :2] = 1
     out = figures.overlay(frame, ids)  # the mask is resized to the frame
-    assert out.shape == (8, 8, 3) and out[:4, :4].any() and not out[4:, 4:].any()
+    assert out.shape == (8, 8, 3) and out[:4, :4].any() and not out[5:, 5:].any()
+
+
+def test_overlay_draws_a_fill_an_outline_and_a_rim():
+    from lipnb.data.palette import DAVIS_PALETTE
+
+    frame = np.full((40, 40, 3), 128, np.uint8)
+    ids = np.zeros((40, 40), np.uint8)
+    ids[5:20, 5:20], ids[22:38, 22:38] = 1, 2
+    out = figures.overlay(frame, ids, alpha=0.5, width=2)
+    for k, (y0, y1) in ((1, (5, 20)), (2, (22, 38))):
+        colour = DAVIS_PALETTE[k]
+        assert (out[y0, y0] == colour).all() and (out[y0 + 1, (y0 + y1) // 2] == colour).all()  # solid outline
+        centre = out[(y0 + y1) // 2, (y0 + y1) // 2]
+        assert np.allclose(centre, 0.5 * 128 + 0.5 * colour.astype(float), atol=1)  # half-transparent fill
+        assert (out[y0 - 1, (y0 + y1) // 2] == 255).all()  # white rim just outside
+    assert (out[0, 39] == 128).all()  # background untouched
     assert figures.pick_frames(50, 5) == [0, 12, 24, 37, 49] and figures.pick_frames(2, 5) == [0, 1]
 
 

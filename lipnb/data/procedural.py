@@ -25,7 +25,7 @@ from pathlib import Path
 from lipnb.paths import RESULTS_DIR
 
 DEFAULT_CACHE = RESULTS_DIR / "cache" / "procedural"
-FORMAT_VERSION = 1  # bump when the generators change what they draw
+FORMAT_VERSION = 2  # bump when the generators change what they draw (2: crossing twins, a leaver)
 
 
 @dataclass(frozen=True)

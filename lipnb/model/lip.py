@@ -33,6 +33,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
+import torch
 from torch import nn
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
@@ -151,13 +152,18 @@ class LIP(nn.Module):
 
     # ---------------------------------------------------------------- a clip
     def forward_clip(self, frames: list, targets: list, bptt_cut: Optional[int] = 4,
-                     state: Optional[list] = None, return_state: bool = False):
+                     state: Optional[list] = None, return_state: bool = False, warmup: int = 0):
         """Train on a clip: ``frames[t][b]`` Tensor[3, H, W], ``targets[t][b]`` dicts (T frames of B clips).
 
-        The state is detached after every ``bptt_cut`` frames ("stopping gradient back propagation
-        between 4th and 5th frames" for 8 frames and ``bptt_cut=4``); ``None`` = full BPTT.
-        Returns the losses averaged over frames (and the last state with ``return_state``).
+        The first ``warmup`` frames only carry the state forward (no loss, no gradient), so that
+        the heads learn on features whose memory is already filled, as on every frame after the
+        first at test time. The state is then detached after every ``bptt_cut`` frames ("stopping
+        gradient back propagation between 4th and 5th frames" for 8 frames and ``bptt_cut=4``);
+        ``None`` = full BPTT. Returns the losses averaged over the T - ``warmup`` frames (and the
+        last state with ``return_state``).
         """
+        state = self.warm_up(frames[:warmup], state)
+        frames, targets = frames[warmup:], targets[warmup:]
         totals: dict = {}
         for t, (images, tgts) in enumerate(zip(frames, targets), start=1):
             losses, state = self(images, tgts, state)
@@ -167,6 +173,14 @@ class LIP(nn.Module):
                 state = detach_state(state)
         losses = {k: v / len(frames) for k, v in totals.items()}
         return (losses, state) if return_state else losses
+
+    @torch.no_grad()
+    def warm_up(self, frames: list, state: Optional[list] = None) -> Optional[list]:
+        """Carry the state through ``frames`` (a list over time of lists of B images) without
+        loss or gradient; returns the state after the last one (``state`` when there is none)."""
+        for images in frames:
+            state = self.features(images, state).state
+        return state
 
     # ---------------------------------------------------------------- helpers
     @staticmethod

@@ -13,6 +13,10 @@
 The state lives with the caller (one tensor per level), so a clip is played by passing the
 returned state back in. ``static=True`` feeds a zero hidden state every frame ("As the training
 is on static images, we set hidden states to be zeros without update", §4.1.1; Table 3).
+
+In training, a zero state is fed as explicit zero tensors (as the authors' code does), so that
+W_hz, W_hr and W_h take part in the step: their gradient is zero, but weight decay applies to
+them, as it does to every other weight. In eval the h-convolutions are skipped (they add 0).
 """
 
 from __future__ import annotations
@@ -81,7 +85,8 @@ class VisualMemory(nn.Module):
 
     def forward(self, features: list, state: State = None):
         if self.static or state is None:
-            state = [None] * len(self.cells)
+            state = (zero_state_like(features, self.cells[0].hidden_channels) if self.training
+                     else [None] * len(self.cells))
         if len(state) != len(features) or len(features) != len(self.cells):
             raise ValueError(f"expected {len(self.cells)} levels, got {len(features)} features / {len(state)} states")
         hidden, gates = [], []

@@ -42,6 +42,10 @@ class OnlineConfig:
     # state, as in training clips; 1: with the state frame 0 itself left, closer to what the
     # heads see on frames 1..N-1, whose state is carried.
     warm_first_frame: int = 0
+    # The state carried from one frame to the next is multiplied by this (not in the paper): 1
+    # carries it as it is, 0 gives the zero state on every frame; in between, a dial for how
+    # much memory helps (issue 13's ablation).
+    memory_alpha: float = 1.0
 
     # --- online inference (§3.3, §5.1) ---
     min_score: float = 0.2  # "we select 10 detected objects that have id score above 0.2"

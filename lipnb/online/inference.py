@@ -115,7 +115,7 @@ def segment_sequence(
         raise ValueError(f"{name}: no object of the first mask is visible at the frames' resolution")
     tuner = OnlineFineTuner(model, cfg)
     fit = tuner.fit(to_image(frame0, device), first_frame_targets(mask0, tracked, cfg.box_expand), progress)
-    state = fit.features.state
+    state = carried(fit.features.state, cfg.memory_alpha)
     labels = list(range(1, len(tracked) + 1))  # network label k is object tracked[k - 1]
     if on_frame:
         on_frame(0, model, None, tracked)
@@ -133,7 +133,7 @@ def segment_sequence(
                              f"{frame0.shape[1]}x{frame0.shape[0]}; all frames must have one size")
         with torch.no_grad():
             ff = model.features([to_image(frame, device)], state)
-        state = ff.state
+        state = carried(ff.state, cfg.memory_alpha)
         det = detect(model, ff, cfg.min_score)
         kept = select_instances(det.boxes, det.id_scores, labels, previous, min_score=cfg.min_score,
                                 top_k=cfg.top_k, continuity_score=cfg.continuity_score,
@@ -153,6 +153,13 @@ def segment_sequence(
     return SequenceResult(name, num_frames, len(tracked), fit.iterations, fit.stopped_early, fit.seconds,
                           inference_s, n / inference_s if n and inference_s > 0 else 0.0, refresh_runs,
                           refresh_iters, refresh_s, found / (n * len(tracked)) if n else 1.0, fit.losses)
+
+
+def carried(state: Optional[list], alpha: float) -> Optional[list]:
+    """The state passed to the next frame: ``alpha`` times this frame's (5 ``[1, C_h, H_l, W_l]``)."""
+    if state is None or alpha == 1.0:
+        return state
+    return [alpha * h for h in state]
 
 
 def label_map(model: LIP, det, kept: dict, object_ids: list[int], out_size, threshold: float) -> np.ndarray:

@@ -4,7 +4,9 @@
     profiles.py       the notebooks' parameters per profile (smoke, davis-cpu, paper)
     stages.py         what each notebook computes (train, online inference, evaluation files)
     tables.py         Tables 1-3: paper rows beside this run's rows -> tableN.csv / tableN.md
-    figures.py        batch with boxes and masks, loss curves, masks over frames, gate maps
+    figures.py        batch with boxes and masks, loss curves, masks over frames, gate maps (DPI, setup)
+    outline.py        mask outlines (fill + solid border + white rim) for figures and the viewer
+    readme_tables.py  the READMEs' tables generated from results/<profile>/tableN.md
     manifest.py       manifest.json: commit, parameters, seeds, versions, data checksums, timings
     pipeline.py       the papermill runner (staging folder, swap into place, failure report)
 """

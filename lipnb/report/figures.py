@@ -1,7 +1,10 @@
 """Figures in the spirit of the paper's Figs. 1, 6, 7 and 8, plus training curves and gate maps.
 
-All functions return a matplotlib Figure; :func:`save` writes it as PNG. Masks are drawn in
-the DAVIS palette (object id k has the colour of palette index k) over the frame.
+All functions return a matplotlib Figure; :func:`save` writes it as PNG at :data:`DPI`, and
+:func:`setup` shows notebook figures at the same resolution. Masks are drawn by :func:`overlay`:
+each object id in its DAVIS palette colour (palette index k for id k), a half-transparent fill
+inside a solid outline with a white rim, so that a red object under a red mask still shows its
+border (:mod:`lipnb.report.outline`).
 """
 
 from __future__ import annotations
@@ -12,17 +15,42 @@ import numpy as np
 
 from lipnb.data.davis import read_mask
 from lipnb.data.palette import colorize
+from lipnb.report.outline import border, outline_width
+
+DPI = 110  # every saved figure and every figure shown in a notebook (the one place to change it)
 
 
-def overlay(frame: np.ndarray, ids: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """uint8 frame ``[H, W, 3]`` with object ids ``[h, w]`` blended on (resized to the frame)."""
+def setup() -> None:
+    """Figures at :data:`DPI`: matplotlib's defaults and, inside IPython, the inline backend (PNG)."""
+    import matplotlib
+
+    matplotlib.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI})
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("png", dpi=DPI)
+
+
+def overlay(frame: np.ndarray, ids: np.ndarray, alpha: float = 0.45, width: int | None = None) -> np.ndarray:
+    """uint8 frame ``[H, W, 3]`` with object ids ``[h, w]`` drawn on (resized to the frame): each
+    id's palette colour blended into its pixels (``alpha``), a solid border of that colour
+    ``width`` pixels wide (default: by frame size) and a one-pixel white rim outside it."""
     if ids.shape != frame.shape[:2]:
         from PIL import Image
 
         ids = np.asarray(Image.fromarray(ids).resize(frame.shape[1::-1], Image.NEAREST))
     out = frame.astype(np.float32)
+    colours = colorize(ids).astype(np.float32)
     fg = ids > 0
-    out[fg] = (1 - alpha) * out[fg] + alpha * colorize(ids)[fg]
+    out[fg] = (1 - alpha) * out[fg] + alpha * colours[fg]
+    width = width or outline_width(ids.shape)
+    for k in np.unique(ids[fg]):
+        inner, rim = border(ids == k, width)
+        out[rim & (ids != k)] = 255.0
+        out[inner] = colours[inner]
     return out.clip(0, 255).astype(np.uint8)
 
 
@@ -31,9 +59,9 @@ def pick_frames(num_frames: int, k: int = 5) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, num_frames - 1, min(k, num_frames))})
 
 
-def save(fig, path: str | Path, dpi: int = 72) -> None:
-    """Write ``fig`` as an indexed (256-colour) PNG, a third of the size of an RGB one; the
-    notebook still shows the figure below the cell."""
+def save(fig, path: str | Path, dpi: int = DPI) -> None:
+    """Write ``fig`` as an indexed (256-colour) PNG at ``dpi``, a third of the size of an RGB one;
+    the notebook still shows the figure below the cell."""
     import io
 
     from PIL import Image
@@ -81,7 +109,8 @@ def plot_batch(samples: list, names: list | None = None):
             ax.add_patch(patches.Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False,
                                            edgecolor=colour, linewidth=1.5))
             text = names[label - 1] if names and label - 1 < len(names) else str(label)
-            ax.text(box[0], box[1] - 2, text, color=colour, fontsize=7, va="bottom")
+            ax.text(box[0], box[1] - 2, text, color=colour, fontsize=8, va="bottom",
+                    bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=0.5))
         ax.set_title(f"{frame.shape[1]}x{frame.shape[0]}, {len(target['labels'])} instances", fontsize=8)
     fig.tight_layout()
     return fig
@@ -102,7 +131,7 @@ def plot_loss_curves(logs: dict, smooth: int = 5):
         ax.set_title(label)
         ax.set_xlabel("step")
         ax.set_yscale("log")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -182,14 +211,16 @@ def plot_tables_summary(tables: dict):
     baselines too), earlier runs purple."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tables), figsize=(5 * len(tables), 3.4), squeeze=False)
-    for ax, (name, (df, _)) in zip(axes[0], tables.items()):
+    heights = [max(2, len(df)) for df, _ in tables.values()]  # one panel per table, stacked: readable labels
+    fig, axes = plt.subplots(len(tables), 1, figsize=(8, 0.8 + 0.3 * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (name, (df, _)) in zip(axes[:, 0], tables.items()):
         colours = [SOURCE_COLOURS.get(s.split(" (")[0], "tab:purple") for s in df["Source"]]
         ax.barh(df["Method"], df["J&F-Mean"], color=colours)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_title(f"{name}: J&F Mean (%)", fontsize=9)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig
 

@@ -88,6 +88,15 @@ def ensure_kernel(name: str = KERNEL) -> str:
     return sys.executable
 
 
+def kernel_config():
+    """The kernel talks to papermill over local IPC sockets (files in Jupyter's runtime folder),
+    not TCP: the same messages, and ipykernel's "Kernel is running over TCP without encryption"
+    warning, printed once per notebook, no longer mixes into the reproduction's output."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc"}})
+
+
 # ----------------------------------------------------------------------------- one notebook
 
 
@@ -100,7 +109,8 @@ def execute(notebook: str, dest: Path, params: dict, log_output: bool = False) -
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(NOTEBOOKS_DIR / notebook), str(executed), parameters=params,
-                            kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=log_output)
+                            kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=log_output,
+                            config=kernel_config())
     except pm.PapermillExecutionError as e:
         source = "\n      ".join(e.source.strip().splitlines()[:6])
         raise NotebookFailed(

@@ -50,6 +50,10 @@ def run_seed(profile: str, seed: int, out: str, overrides: dict, tables=TABLES) 
         es = stages.eval_set(run, table)
         if all(es.key != other.key for other in sets):
             sets.append(es)
+    from lipnb.report import recipes
+
+    for zero in (False, True):  # each model's online recipe, chosen on training videos (notebooks 03, 04)
+        recipes.choose(run, zero_hidden=zero)
     rows = []
     for es in sets:
         for zero in (False, True):

@@ -75,7 +75,9 @@ class Run:
         torch.manual_seed(self.seed)
         for folder in (self.work, self.figures, self.evaluations):
             folder.mkdir(parents=True, exist_ok=True)
-        _small_inline_figures()
+        from lipnb.report.figures import setup as setup_figures
+
+        setup_figures()  # PNG at figures.DPI, inline and saved
         return self
 
     def device_name(self) -> str:
@@ -87,18 +89,6 @@ class Run:
 
     def describe(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.params.items() if k != "out_dir")
-
-
-def _small_inline_figures() -> None:
-    """In a notebook, show figures as JPEG at 72 dpi: executed notebooks stay small (the PNG
-    files in ``figures/`` are the full record)."""
-    try:
-        from IPython import get_ipython
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
-    except ImportError:
-        return
-    if get_ipython() is not None:
-        set_matplotlib_formats("jpeg", dpi=72)
 
 
 # ----------------------------------------------------------------------------- training (01, 02, 04)
@@ -127,15 +117,39 @@ def train_config(run: Run, stage: str, zero_hidden: bool = False):
     return TrainConfig.profile(run.profile, stage, **overrides)
 
 
+FINISHED_KEYS = ("stage", "seed", "batch_size", "micro_batch", "data", "procedural_seed", "max_iters")
+
+
+def finished_summary(cfg, folder: Path) -> dict | None:
+    """The recorded ``summary.json`` of a run in ``folder`` that already reached ``cfg.max_iters``
+    with the same stage, data, seed, batch and length (``config.json`` says), else None."""
+    summary, config = folder / "summary.json", folder / "config.json"
+    if not ((folder / "last.pt").is_file() and summary.is_file() and config.is_file()):
+        return None
+    recorded, trained = json.loads(summary.read_text()), json.loads(config.read_text()).get("train", {})
+    mine = cfg.to_dict()
+    if recorded.get("final_step") != cfg.max_iters or any(trained.get(k) != mine.get(k) for k in FINISHED_KEYS):
+        return None
+    return recorded
+
+
 def train_stage(run: Run, stage: str, zero_hidden: bool = False) -> dict:
-    """Train ``stage`` into ``work/<stage>[-zero]``; returns the loop's summary. A checkpoint
-    already there (a resumed reproduction) is continued, and a finished one is kept as it is."""
+    """Train ``stage`` into ``work/<stage>[-zero]``; returns the loop's summary. A stage already
+    finished there (a re-run cell, a resumed reproduction, a moved staging folder) is kept as it
+    is: its ``summary.json`` is returned untouched and nothing is trained. An interrupted one is
+    continued from its checkpoint, with a progress bar."""
     from lipnb.train import train
 
     cfg = train_config(run, stage, zero_hidden)
     folder = run.work / (stage + ("-zero" if zero_hidden else ""))
-    summary = train(cfg, folder, resume=(folder / "last.pt").is_file(), progress=False)
-    print(f"{stage}{' (zero hidden state)' if zero_hidden else ''}: {summary['steps_run']} steps in "
+    name = f"{stage}{' (zero hidden state)' if zero_hidden else ''}"
+    done = finished_summary(cfg, folder)
+    if done is not None:
+        print(f"{name}: already finished ({done['steps_run']} steps in {done['wall_s']:.0f} s), kept")
+        return done
+    resume = (folder / "last.pt").is_file()
+    summary = train(cfg, folder, resume=resume, progress=resume)
+    print(f"{name}: {summary['steps_run']} steps in "
           f"{summary['wall_s']:.0f} s, loss {summary['first_loss']:.3f} -> {summary['last_loss']:.3f}")
     return summary
 
@@ -243,19 +257,21 @@ def load_offline_model(run: Run, zero_hidden: bool = False):
     return model
 
 
-def predict(run: Run, es: EvalSet, zero_hidden: bool = False, model=None) -> Path:
-    """Online fine-tuning + inference on ``es``'s sequences -> ``work/online/<key>[-zero]/``.
-    A folder already complete for these sequences, this checkpoint and these settings is reused
-    (Tables 1 and 2 share one inference when they share the videos); sequences finished by an
-    interrupted call with the same model and settings are kept."""
+def predict(run: Run, es: EvalSet, zero_hidden: bool = False, model=None, alpha: float = 1.0) -> Path:
+    """Online fine-tuning + inference on ``es``'s sequences -> ``work/online/<key>[-zero][-alpha<a>]/``,
+    with the model's online recipe (:func:`lipnb.report.recipes.chosen`) and the carried state
+    scaled by ``alpha`` (1: as the paper). A folder already complete for these sequences, this
+    checkpoint and these settings is reused (Tables 1 and 2 share one inference when they share
+    the videos); sequences finished by an interrupted call with the same model and settings are kept."""
     from lipnb.online import infer_davis
+    from lipnb.report import recipes
 
-    out = run.work / "online" / (es.key + ("-zero" if zero_hidden else ""))
+    out = run.work / "online" / (es.key + ("-zero" if zero_hidden else "") + (f"-alpha{alpha:g}" if alpha != 1 else ""))
     done, started = out / "done.json", out / "started.json"
     ckpt = run.checkpoint("finetune-zero" if zero_hidden else "finetune")
-    cfg = online_config(run)
-    key = json.loads(json.dumps({"checkpoint": str(ckpt), "checkpoint_mtime_ns": ckpt.stat().st_mtime_ns,
-                                 "online": cfg.to_dict()}))
+    cfg = recipes.chosen(run, zero_hidden).replace(memory_alpha=float(alpha))
+    key = json.loads(json.dumps({"checkpoint": str(ckpt.relative_to(run.out)),  # relative: the run folder may move
+                                 "checkpoint_mtime_ns": ckpt.stat().st_mtime_ns, "online": cfg.to_dict()}))
     if done.is_file() and json.loads(done.read_text()) == {"sequences": es.sequences, **key}:
         return out  # same sequences, same model, same settings
     resume = started.is_file() and json.loads(started.read_text()) == key
@@ -264,7 +280,8 @@ def predict(run: Run, es: EvalSet, zero_hidden: bool = False, model=None) -> Pat
         out.mkdir(parents=True)
         started.write_text(json.dumps(key))
     model = model or load_offline_model(run, zero_hidden)
-    results = infer_davis(model, es.inferred, out, cfg, es.sequences, progress=False, resume=resume)
+    print(f"online fine-tuning and inference: {len(es.sequences)} sequences -> {out.relative_to(run.out)}", flush=True)
+    results = infer_davis(model, es.inferred, out, cfg, es.sequences, progress=True, resume=resume)
     for r in results:
         print(f"  {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning {r.finetune_iters} it "
               f"/ {r.finetune_s:.1f} s, {r.inference_fps:.1f} frames/s, found {r.found:.0%}")
@@ -300,9 +317,10 @@ def baseline(run: Run, es: EvalSet, method: str) -> Path:
 
 
 def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: bool = False,
-             method: str = "LIP") -> dict:
+             method: str = "LIP", alpha: float = 1.0) -> dict:
     """J&F of ``predictions`` under ``es``'s protocol -> ``evaluations/<name>.json`` (returned).
-    ``method``: ``LIP`` (this run's model) or one of :data:`BASELINES`."""
+    ``method``: ``LIP`` (this run's model) or one of :data:`BASELINES`; ``alpha``: the scale of
+    the carried state the predictions were made with (:func:`predict`)."""
     from lipnb.metrics import evaluate as davis_evaluate
 
     ev = davis_evaluate(es.scored, predictions, sequences=es.sequences, processes=1, progress=False)
@@ -310,7 +328,7 @@ def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: b
     record = {
         "table": es.table, "method": method, "protocol": f"DAVIS {es.scored.year}", "data": es.label,
         "data_root": str(es.inferred.root), "sequences": es.sequences,
-        "memory": ("zero" if zero_hidden else "dynamic") if lip else "none",
+        "memory": ("zero" if zero_hidden else "dynamic" if alpha == 1 else f"dynamic x {alpha:g}") if lip else "none",
         "checkpoint": str(run.checkpoint("finetune-zero" if zero_hidden else "finetune").relative_to(run.out)) if lip else None,
         "profile": run.profile, "iterations": {k: run.params[k] for k in
                                                ("pretrain_iters", "finetune_iters", "online_iters", "online_lr", "refresh_iters")},
@@ -386,3 +404,14 @@ def first_samples(run: Run, stage: str, n: int = 4):
     samples = [data.stream[i] for i in range(n)]
     names = data.meta.get("categories") or [f"{s}/{o}" for s, o in data.meta.get("ids", [])]
     return samples, names
+
+
+def online_iterations(predictions: Path):
+    """The first-frame fine-tuning of each sequence of a :func:`predict` folder (its ``timing.csv``):
+    a DataFrame with sequence, iterations, stopped_early, seconds."""
+    import pandas as pd
+
+    t = pd.read_csv(Path(predictions) / "timing.csv")
+    return pd.DataFrame({"sequence": t["name"], "iterations": t["finetune_iters"],
+                         "stopped_early": t["finetune_stopped_early"].astype(bool),
+                         "seconds": t["finetune_s"].round(1)})

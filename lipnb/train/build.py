@@ -71,7 +71,7 @@ def build_data(cfg: TrainConfig) -> StageData:
     from lipnb.data.davis import DavisDataset
 
     davis = DavisDataset(root, year=cfg.davis_year, split=cfg.davis_split, resolution=cfg.davis_resolution)
-    clips = DavisClips(davis, cfg.clip_length, cfg.clip_stride, cfg.reverse_clips, cfg.scales, cfg.max_size,
+    clips = DavisClips(davis, cfg.clip_length + cfg.clip_warmup, cfg.clip_stride, cfg.reverse_clips, cfg.scales, cfg.max_size,
                        cfg.flip, cfg.box_expand)
     return StageData(SampleStream(clips, cfg.seed), collate_clips, clips.num_ids,
                      {"ids": [[s, o] for s, o in clips.ids]}, root)

@@ -66,6 +66,11 @@ class TrainConfig:
     rois_per_image: int = 512  # "We sample 512 ROIs"; 128 when fine-tuning
     roi_positive_fraction: float = 0.25  # "foreground-to-background ratio 1:3"
     bptt_cut: Optional[int] = 4  # detach the state after every 4 frames; None: full BPTT
+    # Frames played before a clip's losses count (state carried, no loss, no gradient), so that
+    # the heads learn on a filled memory, as they meet it on every frame but the first. Not in the
+    # paper; the authors' code warms its sequences up the same way (SEQUENCE_WARMUP). Ignored with
+    # a static memory, whose state is zero on every frame anyway.
+    warmup_frames: int = 0
     checkpoint_activations: bool = False  # full BPTT with per-frame activation checkpointing
 
     # --- optimisation: SGD with a step schedule ---
@@ -99,6 +104,11 @@ class TrainConfig:
     def use_static_memory(self) -> bool:
         return self.stage == "pretrain" if self.static_memory is None else self.static_memory
 
+    @property
+    def clip_warmup(self) -> int:
+        """Warm-up frames each fine-tuning clip starts with (0 for pre-training or a static memory)."""
+        return 0 if self.stage == "pretrain" or self.use_static_memory else int(self.warmup_frames)
+
     @classmethod
     def profile(cls, name: str, stage: str = "pretrain", **overrides) -> "TrainConfig":
         """Profile ``name`` for ``stage`` with ``overrides`` (unknown keys raise ``TypeError``)."""
@@ -117,7 +127,7 @@ class TrainConfig:
 
 _FINETUNE = dict(  # paper §5.1, fine-tuning on DAVIS
     freeze=("backbone",), rois_per_image=128, lr=0.002, max_iters=12_000, milestones=(8_000, 10_000),
-    warmup_iters=0, batch_size=1, micro_batch=1, bptt_cut=4,
+    warmup_iters=0, batch_size=1, micro_batch=1, bptt_cut=4, warmup_frames=3,
 )
 
 _SMOKE_SCALES = dict(scales=(112, 128, 144), max_size=224)
@@ -140,7 +150,7 @@ _PROFILES = {
     ("davis-cpu-scratch", "finetune"): {
         **_FINETUNE, **_DAVIS_CPU_SCALES, "data": "davis2016", "davis_year": "2016",
         "davis_resolution": "240p", "rois_per_image": 64, "lr": 0.01, "max_iters": 200, "milestones": (150, 180),
-        "warmup_iters": 20, "ckpt_every": 25},
+        "warmup_iters": 20, "ckpt_every": 25, "warmup_frames": 0},  # as at commit 1a220eb
     ("davis-gpu", "pretrain"): dict(
         data="coco_tiny+procedural", **_DAVIS_GPU_SCALES, rois_per_image=256, batch_size=8, micro_batch=8,
         lr=0.02, max_iters=2_000, milestones=(1_500, 1_800), warmup_iters=100, ckpt_every=250, amp="bf16"),
@@ -152,6 +162,6 @@ _PROFILES = {
         **_SMOKE_SCALES, rois_per_image=64, batch_size=2, micro_batch=2, lr=0.01, max_iters=200,
         milestones=(150, 180), warmup_iters=20, ckpt_every=50),
     ("smoke", "finetune"): {
-        **_FINETUNE, **_SMOKE_SCALES, "rois_per_image": 32, "lr": 0.005, "max_iters": 60,
+        **_FINETUNE, **_SMOKE_SCALES, "rois_per_image": 32, "lr": 0.005, "max_iters": 60, "warmup_frames": 2,
         "milestones": (40, 50), "ckpt_every": 20},
 }

@@ -47,21 +47,23 @@ class StageForward(nn.Module):
     frame's activations recomputed in the backward pass to save memory).
     """
 
-    def __init__(self, model: nn.Module, stage: str, bptt_cut, checkpoint_frames: bool = False):
+    def __init__(self, model: nn.Module, stage: str, bptt_cut, checkpoint_frames: bool = False, warmup: int = 0):
         super().__init__()
         self.model, self.stage, self.bptt_cut, self.checkpoint_frames = model, stage, bptt_cut, checkpoint_frames
+        self.warmup = warmup
 
     def forward(self, inputs, targets) -> dict:
         if self.stage == "pretrain":
             return self.model(inputs, targets)[0]
         if not self.checkpoint_frames:
-            return self.model.forward_clip(inputs, targets, bptt_cut=self.bptt_cut)
+            return self.model.forward_clip(inputs, targets, bptt_cut=self.bptt_cut, warmup=self.warmup)
         return self._clip_checkpointed(inputs, targets)
 
     def _clip_checkpointed(self, frames, targets) -> dict:
         from lipnb.model import detach_state
 
-        totals, state = {}, None
+        totals, state = {}, self.model.warm_up(frames[:self.warmup])
+        frames, targets = frames[self.warmup:], targets[self.warmup:]
         for t, (images, tgts) in enumerate(zip(frames, targets), start=1):
             losses, state = activation_checkpoint(self.model, images, tgts, state, use_reentrant=False)
             for k, v in losses.items():
@@ -141,7 +143,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, stop_at: 
         restore_rng(ckpt["rng"])
         start = int(ckpt["step"])
     stop = min(cfg.max_iters, stop_at if stop_at is not None else cfg.max_iters)
-    forward = StageForward(model, cfg.stage, cfg.bptt_cut, cfg.checkpoint_activations)
+    forward = StageForward(model, cfg.stage, cfg.bptt_cut, cfg.checkpoint_activations, cfg.clip_warmup)
     if dist.enabled:
         forward = nn.parallel.DistributedDataParallel(
             forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)

@@ -6,13 +6,14 @@
 ``seq`` is a :class:`lipnb.data.davis.DavisSequence`; ``predictions`` a results folder
 (``<folder>/<seq>/<frame>.png``) or None; ``gates`` per-frame ``[h, w]`` maps (e.g. from
 :func:`lipnb.report.figures.gate_maps`) or None. Displaying the object in JupyterLab shows
+a still image of frame 0 (what an executed notebook keeps, where widget state is not saved) and
 the slider; :meth:`render` draws one frame without widgets (tests, static export).
 """
 
 from __future__ import annotations
 
 from lipnb.data.davis import read_mask
-from lipnb.report.figures import overlay
+from lipnb.report.figures import DPI, overlay
 
 
 class SequenceViewer:
@@ -78,7 +79,26 @@ class SequenceViewer:
             self._widget = widgets.VBox([widgets.HBox([play, slider]), out])
         return self._widget
 
+    def still(self, i: int = 0):
+        """Frame ``i`` as a PNG image (``IPython.display.Image``): what an executed notebook keeps."""
+        import io
+
+        import matplotlib.pyplot as plt
+        from IPython.display import Image
+
+        fig = self.render(i)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+        plt.close(fig)
+        return Image(data=buffer.getvalue(), format="png")
+
     def _ipython_display_(self):
+        """A still PNG of frame 0 (kept in the saved notebook, where widgets cannot be restored),
+        then the live slider. The widget's text fallback names what it is instead of ``VBox(...)``."""
         from IPython.display import display
 
-        display(self.widget)
+        display(self.still(0))
+        bundle = self.widget._repr_mimebundle_()
+        bundle["text/plain"] = (f"[frame slider over {self.seq.name}: run the cell in JupyterLab to use it; "
+                                "the still image above is frame 0]")
+        display(bundle, raw=True)

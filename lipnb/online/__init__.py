@@ -12,6 +12,7 @@ One file per step::
     refresh.py      IdHeadRefresher: id-head fine-tuning on confident detections, cached features
     inference.py    segment_sequence (any frames), infer_davis (a split, with timing)
     oracle.py       OracleFrames: the same run with ground-truth boxes / best proposals (diagnostic)
+    recipe.py       choose_recipe: online settings compared on training videos, scored in memory
     cli_segment.py, cli_infer.py   'lipnb segment', 'lipnb infer'
 
 Typical use::

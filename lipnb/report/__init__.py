@@ -7,6 +7,9 @@
     figures.py        batch with boxes and masks, loss curves, masks over frames, gate maps (DPI, setup)
     outline.py        mask outlines (fill + solid border + white rim) for figures and the viewer
     readme_tables.py  the READMEs' tables generated from results/<profile>/tableN.md
+    recipes.py        each model's online recipe, chosen on training videos (notebooks 03, 04)
+    dial.py           the memory dial: the carried state scaled by alpha (notebook 04)
+    memory_stats.py   did the memory learn: gates, moved W_h, feature sizes (notebook 02, CLI)
     manifest.py       manifest.json: commit, parameters, seeds, versions, data checksums, timings
     pipeline.py       the papermill runner (staging folder, swap into place, failure report)
 """

@@ -10,7 +10,7 @@ between the ends says some memory helps even where all of it does not::
 
 from __future__ import annotations
 
-ALPHAS = {"smoke": (0.0, 0.5)}  # per profile (default 0, 0.25, 0.5); 1 is the dynamic model's own run
+ALPHAS = {"smoke": (0.5,)}  # per profile (default 0, 0.25, 0.5; smoke: minutes); 1 is the dynamic model's own run
 
 
 def run_dial(run, es, alphas=None, reference: str = "table2"):

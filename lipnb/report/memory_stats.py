@@ -94,3 +94,58 @@ def plot_memory_statistics(models: dict):
     axes[3].axhline(1.0, color="grey", lw=0.8, ls=":")
     axes[0].legend(fontsize=8)
     return fig
+
+
+def compare_runs(runs: dict, sequences: int = 4, last: int = 24) -> dict:
+    """``label -> run folder`` (with ``work/pretrain/last.pt`` and ``work/finetune/last.pt``) ->
+    ``label -> (statistics averaged over sequences, weight_change)``, on every 4th DAVIS 2016 val
+    sequence (``sequences`` of them, 240p frames, first ``last + 1`` frames)."""
+    from lipnb import paths
+    from lipnb.data.davis import DavisDataset
+    from lipnb.online import load_model
+
+    data = DavisDataset(paths.davis2016_root(), "2016", "val", "480p", "240p")
+    names = list(data.sequences)[::4][:sequences]
+    out = {}
+    for label, folder in runs.items():
+        pre = load_model(f"{folder}/work/pretrain/last.pt")
+        fin = load_model(f"{folder}/work/finetune/last.pt")
+        per_seq = [memory_statistics(fin, data[n], last=last) for n in names]
+        mean = [{"level": rows[0]["level"], **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "level"}}
+                for rows in zip(*per_seq)]
+        out[label] = (mean, weight_change(pre, fin))
+    return {"sequences": names, "models": out}
+
+
+def main(argv=None) -> int:
+    """``python -m lipnb.report.memory_stats LABEL=RUN_FOLDER ... --out FIG.png``: the memory
+    statistics of several runs side by side (a figure, and the numbers as JSON beside it)."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("runs", nargs="+", help="label=folder of a reproduction (its work/ must be there)")
+    p.add_argument("--out", required=True, help="figure path (.png); the numbers go to the same name .json")
+    args = p.parse_args(argv)
+    runs = dict(r.split("=", 1) for r in args.runs)
+    result = compare_runs(runs)
+    from lipnb.report.figures import save
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save(plot_memory_statistics(result["models"]), out)
+    out.with_suffix(".json").write_text(json.dumps(
+        {"sequences": result["sequences"], "runs": runs,
+         "models": {k: {"gates_and_features": s, "weights_moved_by_finetuning": m} for k, (s, m) in result["models"].items()}},
+        indent=1))
+    for label, (stats, moved) in result["models"].items():
+        print(label)
+        for s, m in zip(stats, moved):
+            print(f"  {s['level']}: z {s['z_mean']:.3f} ± {s['z_std']:.3f}  r {s['r_mean']:.3f} ± {s['r_std']:.3f}  "
+                  f"|N_t|/|N_0| {s['steady_over_first']:.2f}  W_h moved {m['W_h']:.4f}  W_hz {m['W_hz']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

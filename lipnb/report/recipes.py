@@ -5,7 +5,7 @@ of them: a learning rate ten times lower (the authors' 0.001 when the run uses 0
 a model whose memory is carried, frame 0 first passed through the Conv-GRU three times so that
 the heads are fine-tuned on a filled memory (:attr:`OnlineConfig.warm_first_frame`). Each is
 run on a few sequences of the *training* videos (``davis_train``; 4, or 1 for ``smoke``), cut
-to their first 25 frames (12 for ``smoke``), and the best mean J&F is kept in ``work/online/recipe[-zero].json``; the validation
+to their first 25 frames (12 for ``smoke``), and the best mean J&F is kept in ``online_recipe[-zero].json``; the validation
 videos are only scored, never used for the choice. The zero-hidden model (Table 3) gets the
 same candidates minus the warm-up, which cannot change it::
 
@@ -36,7 +36,7 @@ def candidates(run, zero_hidden: bool = False) -> dict:
 
 
 def _path(run, zero_hidden: bool) -> Path:
-    return run.work / "online" / f"recipe{'-zero' if zero_hidden else ''}.json"
+    return run.out / f"online_recipe{'-zero' if zero_hidden else ''}.json"  # small: committed with the tables
 
 
 def training_videos(run):

@@ -212,3 +212,7 @@ def test_reference_with_one_set_of_videos_uses_table3s_zero_run(tmp_path):
         "table1": dict(ev, table="table1"), "table2": ev, "table3-zero": dict(ev, memory="zero")})
     rows = seeds.reference_rows(ref, "smoke", {}, [0])
     assert [r["memory"] for r in rows] == ["dynamic", "zero"]
+    # the real smoke run scores the same videos with objects merged for Table 1: another label, no zero run
+    merged = _reference(tmp_path / "merged" / "smoke", notebook_parameters("smoke"), {
+        "table1": dict(ev, table="table1", data="objects merged"), "table2": ev, "table3-zero": dict(ev, memory="zero")})
+    assert [r["memory"] for r in seeds.reference_rows(merged, "smoke", {}, [0])] == ["dynamic", "zero"]

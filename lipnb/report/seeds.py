@@ -99,8 +99,8 @@ def reference_rows(reference: Path, profile: str, overrides: dict, seeds, tables
         if ev["data"] in seen:
             continue  # these videos were scored for an earlier table
         seen.add(ev["data"])
-        if not zero.is_file():  # Tables 1 and 2 share their videos: one zero-state run, Table 3's
-            zero = zero.with_name(f"{REFERENCE_EVALUATIONS['table2'][1]}.json")
+        if not zero.is_file():  # the zero-state model ran on Table 2's videos only (Table 1 shares them)
+            continue
         rows += [_row(given["seed"], ev), _row(given["seed"], json.loads(zero.read_text()))]
     return rows
 

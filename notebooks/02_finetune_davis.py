@@ -204,3 +204,21 @@ moved = memory_stats.weight_change(pretrained, finetuned)
 fig = memory_stats.plot_memory_statistics({"this run": (stats, moved)})
 figures.save(fig, run.figures / "memory_statistics.png")
 pd.DataFrame(stats).merge(pd.DataFrame(moved), on="level").round(3)
+
+# %% [markdown]
+# Why z's mean and spread hardly tell whether the gates learned: eq. 1a puts a GroupNorm where the
+# bias was, and a GroupNorm gives each group of channels' pre-activation mean 0 and variance 1
+# before its own scale γ and shift β. With γ = 1 and β = 0 the gates stay near sigmoid(N(0, 1)),
+# 0.50 ± 0.21, whatever the convolution weights; the weights only choose *where* z is high. So we
+# also look at γ and β of the z and r norms, and at where z is high: its mean on the true object's
+# pixels minus its mean on the background, before and after fine-tuning (both with the state
+# carried). A gate that learned to refresh the memory where the object is makes that difference grow.
+
+# %%
+seq = t1.inferred[t1.sequences[0]]
+pretrained.memory.static = False  # play the pre-trained weights as fine-tuning starts them: state carried
+where = {label: memory_stats.gate_selectivity(m, seq, last=24)
+         for label, m in (("pre-trained", pretrained), ("fine-tuned", finetuned))}
+pd.DataFrame(memory_stats.gate_norms(finetuned)).assign(
+    **{f"z object - background, {label}": [r["z_object_minus_background"] for r in rows]
+       for label, rows in where.items()}).round(3)

@@ -151,6 +151,8 @@ if t1.key != t2.key:
 # between the memory is faded. If the curve peaks between the ends, some memory helps even where
 # all of it does not; the dashed line is the model fine-tuned with the zero state. On the Table 2
 # videos, whose twins, occlusions and exits are where only memory can tell objects apart.
+# One seed's curve is noisy: `python -m lipnb ablation --dial` runs it for several seeds
+# (`results/<profile>-ablation/ablation_dial.md`).
 
 # %%
 from lipnb.report import dial

@@ -106,6 +106,38 @@ def test_memory_statistics_shapes_and_weight_change():
     assert all(0 < r["z_mean"] < 1 and r["z_std"] > 0 and r["steady_over_first"] > 0 for r in rows)
     moved = memory_stats.weight_change(a, b)
     assert moved[2]["W_h"] == pytest.approx(0.5, rel=1e-5) and moved[0]["W_h"] == 0 and moved[2]["W_hz"] == 0
+    with torch.no_grad():
+        b.memory.cells[1].gn_z.weight.fill_(2.0)
+        b.memory.cells[1].gn_z.bias.fill_(-0.5)
+    norms = memory_stats.gate_norms(b)
+    assert norms[0]["z_gamma"] == 1 and norms[0]["z_abs_beta"] == 0
+    assert norms[1]["z_gamma"] == 2 and norms[1]["z_abs_beta"] == 0.5 and norms[1]["r_gamma"] == 1
+
+
+def test_gate_selectivity_sees_a_gate_that_opens_on_the_object():
+    frames, masks, _ = render_sequence(0, 1, num_frames=8, height=64, width=96, split="val")
+
+    class Seq:
+        num_frames = 8
+        read_frame = staticmethod(lambda i: frames[i])
+        read_mask = staticmethod(lambda i: masks[i])
+
+    model = random_model("smoke", seed=0)
+    cell = model.memory.cells[0]
+    plain = memory_stats.gate_selectivity(model, Seq(), last=3)
+    assert [r["level"] for r in plain] == list(memory_stats.LEVEL_NAMES)
+    original = cell.gn_z.forward
+
+    def open_on_object(x):  # z's pre-activation + 10 where the object is
+        out = original(x)
+        m = torch.from_numpy(masks[open_on_object.frame] > 0).float()[None, None]
+        open_on_object.frame += 1
+        return out + 10 * torch.nn.functional.interpolate(m, size=out.shape[-2:], mode="nearest")
+
+    open_on_object.frame = 0
+    cell.gn_z.forward = open_on_object
+    rigged = memory_stats.gate_selectivity(model, Seq(), last=3)
+    assert rigged[0]["z_object_minus_background"] > plain[0]["z_object_minus_background"] + 0.2
 
 
 def test_recipe_is_chosen_by_mean_score(monkeypatch):

@@ -107,6 +107,11 @@ def test_pipeline_smoke_outputs(smoke_run):
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         assert not errors
+    # a batch run keeps the viewer's still image and leaves its live widget out (lipnb.viz.viewer.HEADLESS)
+    nb3 = nbformat.read(out / "03_online_inference.ipynb", as_version=4)
+    viewer = [o.get("data", {}) for c in nb3.cells if "SequenceViewer(" in c.source for o in c.outputs]
+    assert any("image/png" in d for d in viewer)
+    assert not any("application/vnd.jupyter.widget-view+json" in d for d in viewer)
     t1 = _check_results_table(out / "table1.csv", P.TABLE1, P.METRICS)
     t2 = _check_results_table(out / "table2.csv", P.TABLE2, P.METRICS)
     t3 = _check_results_table(out / "table3.csv", P.TABLE3, P.TABLE3_METRICS)

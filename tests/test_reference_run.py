@@ -216,3 +216,24 @@ def test_reference_with_one_set_of_videos_uses_table3s_zero_run(tmp_path):
     merged = _reference(tmp_path / "merged" / "smoke", notebook_parameters("smoke"), {
         "table1": dict(ev, table="table1", data="objects merged"), "table2": ev, "table3-zero": dict(ev, memory="zero")})
     assert [r["memory"] for r in seeds.reference_rows(merged, "smoke", {}, [0])] == ["dynamic", "zero"]
+
+
+def test_dial_over_seeds_reads_the_reproduction_and_reports(tmp_path):
+    from lipnb.report import dial
+
+    ev = lambda jf: dict(_evaluation(jf), data="memory videos")  # noqa: E731
+    ref = _reference(tmp_path / "davis-cpu", notebook_parameters("davis-cpu"), {
+        "table2": ev(0.4), "table3-alpha0": ev(0.3), "table3-alpha0.25": ev(0.5), "table3-alpha0.5": ev(0.6)})
+    rows = dial.read_rows(ref / "evaluations", 0, "davis-cpu")
+    assert [(r["seed"], r["alpha"], r["J&F-Mean"]) for r in rows] == [(0, 0.0, 30.0), (0, 0.25, 50.0),
+                                                                       (0, 0.5, 60.0), (0, 1.0, 40.0)]
+    rows += [dict(r, seed=1, **{"J&F-Mean": 70.0 if r["alpha"] == 1 else r["J&F-Mean"]}) for r in rows]
+    summary = dial.summarize_seeds(rows)
+    assert summary["seeds where best"].tolist() == [0, 0, 1, 1]
+    assert summary["J&F mean"].tolist() == [30.0, 50.0, 60.0, 55.0]
+    text = seeds.write_dial_report(rows, tmp_path, "davis-cpu", (str(ref), 0)).read_text()
+    assert "seed 0: read from the reproduction" in text and "memory videos" in text
+    assert (tmp_path / "ablation_dial.png").is_file() and (tmp_path / "ablation_dial.csv").is_file()
+    (ref / "evaluations" / "table3-alpha0.25.json").unlink()
+    with pytest.raises(FileNotFoundError, match="no table3-alpha0.25.json"):
+        dial.read_rows(ref / "evaluations", 0, "davis-cpu")

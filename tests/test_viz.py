@@ -69,6 +69,25 @@ def test_viewer_render_and_widget(seq, tmp_path):
     slider.value = 2  # redraws without error
 
 
+def test_viewer_shows_its_still_and_the_slider_outside_batch_runs(seq, tmp_path, monkeypatch):
+    import IPython.display
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lipnb.viz import SequenceViewer
+    from lipnb.viz.viewer import HEADLESS
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    monkeypatch.delenv(HEADLESS, raising=False)
+    SequenceViewer(seq, tmp_path / "pred")._ipython_display_()
+    assert isinstance(shown[0], IPython.display.Image) and "frame slider" in shown[-1]["text/plain"]
+    shown.clear()
+    monkeypatch.setenv(HEADLESS, "1")
+    SequenceViewer(seq, tmp_path / "pred")._ipython_display_()
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)
+
+
 def test_masks_over_frames_and_examples(seq, tmp_path):
     import matplotlib
 

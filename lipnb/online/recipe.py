@@ -15,12 +15,12 @@ from typing import Optional
 
 import numpy as np
 
-from lipnb.data.davis import DavisDataset, resize_mask
+from lipnb.data.davis import DavisDataset
 from lipnb.metrics.evaluation import score_frame
 from lipnb.model import LIP
 
 from .config import OnlineConfig
-from .inference import segment_sequence
+from .inference import object_ids_of, segment_sequence
 
 
 def spread(names: list, k: int) -> list:
@@ -38,14 +38,13 @@ def score_sequence(model: LIP, dataset: DavisDataset, name: str, cfg: OnlineConf
     seq = dataset[name]
     n = min(seq.num_frames, max_frames)
     first = seq.first_mask()
-    object_ids = [int(i) for i in np.unique(first) if i != 0]
+    object_ids = object_ids_of(first, f"{name}: first mask")
     j, f = [], []
 
-    def write(i: int, ids: np.ndarray) -> None:
+    def write(i: int, ids: np.ndarray) -> None:  # ids come at the annotations' size
         if i == 0:
             return
-        gt = seq.read_mask(i)
-        js, fs = score_frame(gt, resize_mask(ids, gt.shape) if ids.shape != gt.shape else ids, object_ids)
+        js, fs = score_frame(seq.read_mask(i), ids, object_ids)
         j.append(js.mean())
         f.append(fs.mean())
 

@@ -168,21 +168,9 @@ def gate_maps(model, seq, level: int = 0, gate: str = "z", last: int | None = No
     the channel mean of gate ``z`` (update, eq. 1a) or ``r`` (reset, eq. 1b) at pyramid ``level``
     (0 = P2): a list of ``[H_l, W_l]`` arrays. Online fine-tuning freezes backbone and Conv-GRU,
     so these are also the gates of the online model."""
-    import torch
+    from lipnb.report.memory_stats import carried_features
 
-    from lipnb.online.inference import to_image
-
-    device = next(model.parameters()).device
-    model = model.eval()
-    state, maps = None, []
-    with torch.no_grad():
-        for i in range(seq.num_frames if last is None else last + 1):
-            ff = model.features([to_image(seq.read_frame(i), device)], state)
-            state = ff.state
-            if not ff.gates:
-                raise ValueError("the model has no visual memory (use_memory=False): no gates")
-            maps.append(ff.gates[level][gate][0].mean(0).cpu().numpy())
-    return maps
+    return [ff.gates[level][gate][0].mean(0).cpu().numpy() for ff in carried_features(model, seq, last)]
 
 
 def plot_gate_maps(seq, maps: list, frames: list | None = None, gate: str = "z"):

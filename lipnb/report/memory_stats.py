@@ -25,25 +25,36 @@ LEVEL_NAMES = ("P2", "P3", "P4", "P5", "P6")
 STEADY_FROM = 5  # frames from which the memory counts as filled
 
 
-@torch.no_grad()
-def memory_statistics(model, seq, last: int | None = None) -> list[dict]:
-    """Gate statistics and feature-size ratio of ``model`` (eval, state carried) over ``seq``'s
-    frames ``0..last``. Returns one dict per level: ``level, z_mean, z_std, r_mean, r_std,
-    steady_over_first`` (``||N_t|| / ||N_0||``, mean over t >= 5; NaN for shorter sequences)."""
+def carried_features(model, seq, last: int | None = None):
+    """Play ``seq``'s frames ``0..last`` through ``model`` (eval, no gradient) with the memory
+    carried from frame to frame; yields each frame's :class:`FrameFeatures` (``.gates``: one dict
+    ``{"z", "r"}`` of ``[1, C_h, H_l, W_l]`` per level, ``.features``: the levels the heads see).
+    Raises ValueError for a model without a visual memory."""
     from lipnb.online.inference import to_image
 
     device = next(model.parameters()).device
     model = model.eval()
     n = seq.num_frames if last is None else min(seq.num_frames, last + 1)
-    state, z, r, norms = None, [], [], []
-    for i in range(n):
-        ff = model.features([to_image(seq.read_frame(i), device)], state)
-        if not ff.gates:
-            raise ValueError("the model has no visual memory (use_memory=False)")
-        state = ff.state
+    state = None
+    with torch.no_grad():
+        for i in range(n):
+            ff = model.features([to_image(seq.read_frame(i), device)], state)
+            if not ff.gates:
+                raise ValueError("the model has no visual memory (use_memory=False): no gates")
+            state = ff.state
+            yield ff
+
+
+def memory_statistics(model, seq, last: int | None = None) -> list[dict]:
+    """Gate statistics and feature-size ratio of ``model`` (eval, state carried) over ``seq``'s
+    frames ``0..last``. Returns one dict per level: ``level, z_mean, z_std, r_mean, r_std,
+    steady_over_first`` (``||N_t|| / ||N_0||``, mean over t >= 5; NaN for shorter sequences)."""
+    z, r, norms = [], [], []
+    for ff in carried_features(model, seq, last):
         z.append([g["z"].flatten().cpu() for g in ff.gates])
         r.append([g["r"].flatten().cpu() for g in ff.gates])
         norms.append([float(f.norm()) for f in ff.features.values()])
+    n = len(norms)
     norms = np.array(norms)  # [T, L]
     rows = []
     for level in range(len(z[0])):
@@ -67,6 +78,44 @@ def weight_change(before, after) -> list[dict]:
         rows.append({"level": LEVEL_NAMES[level],
                      **{k: float((w1 - w0).norm() / w0.norm()) for k, (w0, w1) in pairs.items()}})
     return rows
+
+
+@torch.no_grad()
+def gate_norms(model) -> list[dict]:
+    """Per level, the affine parameters of the gates' GroupNorm (eq. 1a, 1b): the mean of gamma
+    and of |beta| for z and for r. GroupNorm gives each group of channels' pre-activation mean 0
+    and variance 1 (over its channels and positions) before gamma and beta, so with gamma = 1 and
+    beta = 0 the gates' overall mean and spread stay near those of sigmoid(N(0, 1)), 0.50 ± 0.21,
+    whatever the convolution weights: the weights only choose where z is high and where low."""
+    return [{"level": LEVEL_NAMES[level],
+             **{f"{g}_gamma": float(getattr(cell, f"gn_{g}").weight.mean()) for g in ("z", "r")},
+             **{f"{g}_abs_beta": float(getattr(cell, f"gn_{g}").bias.abs().mean()) for g in ("z", "r")}}
+            for level, cell in enumerate(model.memory.cells)]
+
+
+@torch.no_grad()
+def gate_selectivity(model, seq, last: int | None = None) -> list[dict]:
+    """Where the update gate opens: per level, the mean of z over the true objects' pixels minus
+    its mean over the background (frames 1..last, the mask taken to the level's grid by nearest
+    neighbour). The overall spread of z is fixed by the GroupNorm (:func:`gate_norms`); this
+    says whether the weights made z depend on the objects. ``seq`` needs ``read_mask``."""
+    import torch.nn.functional as F
+
+    sums = None
+    for i, ff in enumerate(carried_features(model, seq, last)):
+        if i == 0:
+            continue
+        mask = torch.from_numpy(seq.read_mask(i) > 0).float()[None, None]
+        if sums is None:
+            sums = [[0.0, 0.0] for _ in ff.gates]
+        for level, g in enumerate(ff.gates):
+            z = g["z"][0].mean(0).cpu()  # [H_l, W_l], channel mean
+            m = F.interpolate(mask, size=z.shape, mode="nearest")[0, 0] > 0
+            if m.any() and (~m).any():
+                sums[level][0] += float(z[m].mean() - z[~m].mean())
+                sums[level][1] += 1
+    return [{"level": LEVEL_NAMES[level], "z_object_minus_background": total / max(count, 1)}
+            for level, (total, count) in enumerate(sums)]
 
 
 def plot_memory_statistics(models: dict):
@@ -98,23 +147,33 @@ def plot_memory_statistics(models: dict):
 
 def compare_runs(runs: dict, sequences: int = 4, last: int = 24) -> dict:
     """``label -> run folder`` (with ``work/pretrain/last.pt`` and ``work/finetune/last.pt``) ->
-    ``label -> (statistics averaged over sequences, weight_change)``, on every 4th DAVIS 2016 val
-    sequence (``sequences`` of them, 240p frames, first ``last + 1`` frames)."""
+    ``models``: ``label -> (statistics averaged over sequences, weight_change)``; ``gates``:
+    ``label ->`` the fine-tuned model's :func:`gate_norms` with the :func:`gate_selectivity` of
+    the pre-trained and of the fine-tuned model (both with the state carried). On every 4th DAVIS
+    2016 val sequence (``sequences`` of them, 240p frames, first ``last + 1`` frames)."""
     from lipnb import paths
     from lipnb.data.davis import DavisDataset
     from lipnb.online import load_model
 
     data = DavisDataset(paths.davis2016_root(), "2016", "val", "480p", "240p")
     names = list(data.sequences)[::4][:sequences]
-    out = {}
+    out, gates = {}, {}
     for label, folder in runs.items():
         pre = load_model(f"{folder}/work/pretrain/last.pt")
         fin = load_model(f"{folder}/work/finetune/last.pt")
-        per_seq = [memory_statistics(fin, data[n], last=last) for n in names]
-        mean = [{"level": rows[0]["level"], **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "level"}}
-                for rows in zip(*per_seq)]
-        out[label] = (mean, weight_change(pre, fin))
-    return {"sequences": names, "models": out}
+        pre.memory.static = False  # its weights played as fine-tuning starts them: state carried
+        out[label] = (_mean_over([memory_statistics(fin, data[n], last=last) for n in names]), weight_change(pre, fin))
+        before, after = (_mean_over([gate_selectivity(m, data[n], last=last) for n in names]) for m in (pre, fin))
+        key = "z_object_minus_background"
+        gates[label] = [{**g, f"{key}_pretrained": b[key], f"{key}_finetuned": a[key]}
+                        for g, b, a in zip(gate_norms(fin), before, after)]
+    return {"sequences": names, "models": out, "gates": gates}
+
+
+def _mean_over(per_sequence: list) -> list[dict]:
+    """Per-level rows of several sequences -> per-level means."""
+    return [{"level": rows[0]["level"], **{k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "level"}}
+            for rows in zip(*per_sequence)]
 
 
 def main(argv=None) -> int:
@@ -137,13 +196,16 @@ def main(argv=None) -> int:
     save(plot_memory_statistics(result["models"]), out)
     out.with_suffix(".json").write_text(json.dumps(
         {"sequences": result["sequences"], "runs": runs,
-         "models": {k: {"gates_and_features": s, "weights_moved_by_finetuning": m} for k, (s, m) in result["models"].items()}},
+         "models": {k: {"gates_and_features": s, "weights_moved_by_finetuning": m,
+                        "gates": result["gates"][k]} for k, (s, m) in result["models"].items()}},
         indent=1))
     for label, (stats, moved) in result["models"].items():
         print(label)
-        for s, m in zip(stats, moved):
+        for s, m, g in zip(stats, moved, result["gates"][label]):
             print(f"  {s['level']}: z {s['z_mean']:.3f} ± {s['z_std']:.3f}  r {s['r_mean']:.3f} ± {s['r_std']:.3f}  "
-                  f"|N_t|/|N_0| {s['steady_over_first']:.2f}  W_h moved {m['W_h']:.4f}  W_hz {m['W_hz']:.4f}")
+                  f"|N_t|/|N_0| {s['steady_over_first']:.2f}  W_h moved {m['W_h']:.4f}  W_hz {m['W_hz']:.4f}  "
+                  f"GN_z gamma {g['z_gamma']:.3f} |beta| {g['z_abs_beta']:.3f}  z object - background "
+                  f"{g['z_object_minus_background_pretrained']:+.3f} -> {g['z_object_minus_background_finetuned']:+.3f}")
     return 0
 
 

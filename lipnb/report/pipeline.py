@@ -88,15 +88,6 @@ def ensure_kernel(name: str = KERNEL) -> str:
     return sys.executable
 
 
-def kernel_config():
-    """The kernel talks to papermill over local IPC sockets (files in Jupyter's runtime folder),
-    not TCP: the same messages, and ipykernel's "Kernel is running over TCP without encryption"
-    warning, printed once per notebook, no longer mixes into the reproduction's output."""
-    from traitlets.config import Config
-
-    return Config({"KernelManager": {"transport": "ipc"}})
-
-
 # ----------------------------------------------------------------------------- one notebook
 
 
@@ -105,12 +96,15 @@ def execute(notebook: str, dest: Path, params: dict, log_output: bool = False) -
     Raises :class:`NotebookFailed` (the executed copy shows the error)."""
     import papermill as pm
 
+    from lipnb.viz.viewer import HEADLESS
+
     executed = dest / notebook
     start = time.perf_counter()
+    before = os.environ.get(HEADLESS)
+    os.environ[HEADLESS] = "1"  # the kernel inherits it: no live widgets in a batch run
     try:
         pm.execute_notebook(str(NOTEBOOKS_DIR / notebook), str(executed), parameters=params,
-                            kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=log_output,
-                            config=kernel_config())
+                            kernel_name=KERNEL, cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=log_output)
     except pm.PapermillExecutionError as e:
         source = "\n      ".join(e.source.strip().splitlines()[:6])
         raise NotebookFailed(
@@ -119,6 +113,11 @@ def execute(notebook: str, dest: Path, params: dict, log_output: bool = False) -
     except Exception as e:  # noqa: BLE001 - kernel died, timeout, unreadable notebook ...
         raise NotebookFailed(f"notebook {notebook} could not run: {type(e).__name__}: {e}", notebook, None,
                              executed) from e
+    finally:
+        if before is None:
+            os.environ.pop(HEADLESS)
+        else:
+            os.environ[HEADLESS] = before
     return time.perf_counter() - start
 
 

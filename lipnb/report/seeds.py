@@ -4,6 +4,7 @@
     python -m lipnb ablation --profile davis-cpu --seeds 0 1 2 -p finetune_iters 100
     python -m lipnb ablation --profile davis-cpu --seeds 0 1 2 --tables table1 --jobs 2 \
         --reference results/davis-cpu
+    python -m lipnb ablation --profile davis-cpu --seeds 0 1 2 --jobs 2 --reference results/davis-cpu --dial
 
 One seed is one whole run of notebooks 01-04's stages with that seed (pre-training; fine-tuning
 with dynamic memory and, from the same pre-trained weights, with the hidden state held at zero;
@@ -15,7 +16,9 @@ reproduction ran instead of running it again. Then:
 
 * ``ablation_seeds.csv``: one row per seed, videos and memory (J&F, J, F Mean in percent);
 * ``ablation_seeds.md``: per videos, the mean and standard deviation over seeds of each model's
-  J&F and of the paired difference dynamic - zero, with the scale of the runs.
+  J&F and of the paired difference dynamic - zero, with the scale of the runs;
+* with ``--dial``, ``ablation_dial.{csv,md,png}``: the memory dial (:mod:`lipnb.report.dial`) on
+  Table 2's videos for every seed, and its mean over seeds.
 """
 
 from __future__ import annotations
@@ -61,6 +64,19 @@ def run_seed(profile: str, seed: int, out: str, overrides: dict, tables=TABLES) 
             rows.append(_row(seed, stages.evaluate(run, es, pred, es.table + ("-zero" if zero else ""),
                                                    zero_hidden=zero)))
     return rows
+
+
+def run_seed_job(profile: str, seed: int, out: str, overrides: dict, tables=TABLES, dial: bool = False):
+    """:func:`run_seed`, then (``dial``) the memory dial on Table 2's videos: ``(rows, dial rows)``."""
+    rows = run_seed(profile, seed, out, overrides, tables)
+    if not dial:
+        return rows, []
+    from lipnb.report import dial as memory_dial
+    from lipnb.report import stages
+    from lipnb.report.profiles import notebook_parameters
+
+    run = stages.Run(notebook_parameters(profile, out_dir=out, seed=seed, **overrides)).setup()
+    return rows, memory_dial.seed_rows(run, seed)
 
 
 def _row(seed: int, ev: dict) -> dict:
@@ -164,6 +180,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", metavar="DIR",
                         help="a results/<profile> folder of 'python -m lipnb reproduce' run with the same "
                              "parameters: its seed's rows are read from its evaluations, not run again")
+    parser.add_argument("--dial", action="store_true",
+                        help="also run the memory dial (the carried state x alpha) on Table 2's videos for each "
+                             "seed -> ablation_dial.{csv,md,png}")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (processes, 1 torch thread each)")
     parser.add_argument("--results-dir", default=str(paths.RESULTS_DIR),
                         help="outputs go to RESULTS_DIR/<profile>-ablation/ (default: %(default)s)")
@@ -195,16 +214,49 @@ def run(args: argparse.Namespace) -> int:
             return 2
     folder = Path(args.results_dir).resolve() / f"{args.profile}-ablation"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides, tuple(args.tables))
+    jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides, tuple(args.tables), args.dial)
             for s in args.seeds if s not in {row["seed"] for row in reused}]
     if args.jobs > 1 and jobs:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            per_seed = list(pool.map(run_seed, *zip(*jobs)))
+            per_seed = list(pool.map(run_seed_job, *zip(*jobs)))
     else:
-        per_seed = [run_seed(*job) for job in jobs]
-    rows = reused + [row for seed_rows in per_seed for row in seed_rows]
+        per_seed = [run_seed_job(*job) for job in jobs]
+    rows = reused + [row for seed_rows, _ in per_seed for row in seed_rows]
     (folder / "rows.json").write_text(json.dumps(rows, indent=1))
     reference = (args.reference, reused[0]["seed"]) if reused else None
     path = write_report(rows, folder, args.profile, params, args.tables, reference)
     print("\n" + path.read_text())
+    if args.dial:
+        from lipnb.report import dial
+
+        dial_rows = [row for _, seed_dial in per_seed for row in seed_dial]
+        if reused:
+            dial_rows = dial.read_rows(Path(args.reference) / "evaluations", reused[0]["seed"], args.profile) + dial_rows
+        print(write_dial_report(dial_rows, folder, args.profile, reference).read_text())
     return 0
+
+
+def write_dial_report(rows: list[dict], folder: Path, profile: str, reference: tuple | None = None) -> Path:
+    """``ablation_dial.{csv,md,png}``: the memory dial per seed and its mean over seeds."""
+    import pandas as pd
+
+    from lipnb.report import dial
+    from lipnb.report.figures import save
+    from lipnb.report.tables import to_markdown
+
+    per_seed = pd.DataFrame(rows).sort_values(["seed", "alpha"])
+    per_seed.to_csv(folder / "ablation_dial.csv", index=False)
+    save(dial.plot_seeds(rows), folder / "ablation_dial.png")
+    notes = [f"profile `{profile}`, measured by this project (`python -m lipnb ablation --profile {profile} --dial`, "
+             "seeds and parameters as in ablation_seeds.md); videos: " + per_seed["videos"].iloc[0],
+             "the dynamic model with its carried state scaled by alpha in online fine-tuning and inference: "
+             "alpha 1 is the dynamic model's own run, alpha 0 the same weights with the zero state "
+             "(not the model fine-tuned with the zero state)", "not in the paper"]
+    if reference:
+        notes.append(f"seed {reference[1]}: read from the reproduction in `{reference[0]}` (notebook 04)")
+    text = (to_markdown(dial.summarize_seeds(rows), "The memory dial over seeds (J&F-Mean, %)", notes,
+                        paper_source=False)
+            + "\n" + to_markdown(per_seed, "Per seed", ["one row per seed and alpha"], paper_source=False))
+    path = folder / "ablation_dial.md"
+    path.write_text(text)
+    return path

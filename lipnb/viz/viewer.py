@@ -12,8 +12,15 @@ the slider; :meth:`render` draws one frame without widgets (tests, static export
 
 from __future__ import annotations
 
+import os
+
 from lipnb.data.davis import read_mask
 from lipnb.report.figures import DPI, overlay
+
+# Set (by :func:`lipnb.report.pipeline.execute`) in the kernels of a batch run: there the viewer
+# shows its still image only. Nobody can move a slider in papermill, and a live widget can leave
+# the executor waiting for a reply that never comes (jupyter/nbclient#312).
+HEADLESS = "LIPNB_HEADLESS"
 
 
 class SequenceViewer:
@@ -94,10 +101,13 @@ class SequenceViewer:
 
     def _ipython_display_(self):
         """A still PNG of frame 0 (kept in the saved notebook, where widgets cannot be restored),
-        then the live slider. The widget's text fallback names what it is instead of ``VBox(...)``."""
+        then the live slider (not in a batch run: :data:`HEADLESS`). The widget's text fallback
+        names what it is instead of ``VBox(...)``."""
         from IPython.display import display
 
         display(self.still(0))
+        if os.environ.get(HEADLESS):
+            return
         bundle = self.widget._repr_mimebundle_()
         bundle["text/plain"] = (f"[frame slider over {self.seq.name}: run the cell in JupyterLab to use it; "
                                 "the still image above is frame 0]")

@@ -95,7 +95,7 @@ def test_readme_table_rendering(tmp_path):
     table = tmp_path / "t.md"
     table.write_text("## T\n\n| Method | Source | J&F-Mean | J-Mean |\n|---|---|---:|---:|\n"
                      "| LIP (paper) | paper | 78.5 | 78.0 |\n| X (paper) | paper | 70.0 | 70.0 |\n"
-                     "| LIP (this run) | this run | 22.6 | 22.2 |\n")
+                     "| LIP (this run) | this run | 22.6 | 22.2 |\n\n## Second\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
     text = "intro\n<!-- table t.md paper=LIP columns=J&F-Mean -->\nold\n<!-- end table -->\nafter 22.6\n"
     new = readme_tables.refresh(text, tmp_path)
     assert new == ("intro\n<!-- table t.md paper=LIP columns=J&F-Mean -->\n| Method | Source | J&F-Mean |\n"

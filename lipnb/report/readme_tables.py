@@ -30,7 +30,12 @@ BLOCK = re.compile(r"(<!-- table (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- end t
 
 def read_markdown_table(path: Path) -> tuple[list, list]:
     """The header and the rows (lists of cell strings) of the first Markdown table in ``path``."""
-    lines = [line for line in path.read_text().splitlines() if line.startswith("|")]
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:
+            break  # the first table ends here
     if len(lines) < 2:
         raise ValueError(f"{path}: no Markdown table")
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]

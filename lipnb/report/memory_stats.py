@@ -101,13 +101,11 @@ def gate_selectivity(model, seq, last: int | None = None) -> list[dict]:
     says whether the weights made z depend on the objects. ``seq`` needs ``read_mask``."""
     import torch.nn.functional as F
 
-    sums = None
+    sums = [[0.0, 0] for _ in model.memory.cells]  # per level: sum of differences, frames counted
     for i, ff in enumerate(carried_features(model, seq, last)):
         if i == 0:
             continue
         mask = torch.from_numpy(seq.read_mask(i) > 0).float()[None, None]
-        if sums is None:
-            sums = [[0.0, 0.0] for _ in ff.gates]
         for level, g in enumerate(ff.gates):
             z = g["z"][0].mean(0).cpu()  # [H_l, W_l], channel mean
             m = F.interpolate(mask, size=z.shape, mode="nearest")[0, 0] > 0

@@ -38,9 +38,11 @@ METRICS = ("J&F-Mean", "J-Mean", "F-Mean")
 TABLES = ("table2", "table1")  # whose videos the two models run on
 
 
-def run_seed(profile: str, seed: int, out: str, overrides: dict, tables=TABLES) -> list[dict]:
+def run_seed(profile: str, seed: int, out: str, overrides: dict, tables=TABLES,
+             dial: bool = False) -> tuple[list[dict], list[dict]]:
     """Train, run and score both models for one seed on the videos of ``tables`` (a set of videos
-    shared by two tables runs once); returns one row per (videos, memory)."""
+    shared by two tables runs once), then (``dial``) the memory dial on Table 2's videos. Returns
+    ``(one row per (videos, memory), one dial row per alpha or [])``."""
     from lipnb.report import stages
     from lipnb.report.profiles import notebook_parameters
 
@@ -63,19 +65,10 @@ def run_seed(profile: str, seed: int, out: str, overrides: dict, tables=TABLES) 
             pred = stages.predict(run, es, zero_hidden=zero)
             rows.append(_row(seed, stages.evaluate(run, es, pred, es.table + ("-zero" if zero else ""),
                                                    zero_hidden=zero)))
-    return rows
-
-
-def run_seed_job(profile: str, seed: int, out: str, overrides: dict, tables=TABLES, dial: bool = False):
-    """:func:`run_seed`, then (``dial``) the memory dial on Table 2's videos: ``(rows, dial rows)``."""
-    rows = run_seed(profile, seed, out, overrides, tables)
     if not dial:
         return rows, []
     from lipnb.report import dial as memory_dial
-    from lipnb.report import stages
-    from lipnb.report.profiles import notebook_parameters
 
-    run = stages.Run(notebook_parameters(profile, out_dir=out, seed=seed, **overrides)).setup()
     return rows, memory_dial.seed_rows(run, seed)
 
 
@@ -218,9 +211,9 @@ def run(args: argparse.Namespace) -> int:
             for s in args.seeds if s not in {row["seed"] for row in reused}]
     if args.jobs > 1 and jobs:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            per_seed = list(pool.map(run_seed_job, *zip(*jobs)))
+            per_seed = list(pool.map(run_seed, *zip(*jobs)))
     else:
-        per_seed = [run_seed_job(*job) for job in jobs]
+        per_seed = [run_seed(*job) for job in jobs]
     rows = reused + [row for seed_rows, _ in per_seed for row in seed_rows]
     (folder / "rows.json").write_text(json.dumps(rows, indent=1))
     reference = (args.reference, reused[0]["seed"]) if reused else None

@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
-	$(PY) -m lipnb.bench evaluate
+	$(PY) -m lipnb bench evaluate
 
 clean-venv:
 	rm -rf $(VENV)

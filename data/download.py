@@ -4,7 +4,7 @@
     python data/download.py davis2016
     python data/download.py davis2017 --url DAVIS-2017-trainval-480p.zip=file:///mnt/mirror/DAVIS-2017-trainval-480p.zip
 
-The logic is lipnb.download (download, extract, lay out); see data/README.md.
+The logic is lipnb.cli.download (download, extract, lay out); see data/README.md.
 """
 
 import sys
@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from lipnb.download import main  # noqa: E402
+from lipnb.cli.download import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

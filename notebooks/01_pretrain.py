@@ -69,7 +69,8 @@ refresh_iters = 50  # paper: at most 500 per frame
 # Collect the parameters above into a `Run`: it seeds every generator, sets the number of torch threads and creates `out_dir/work` (checkpoints, predictions), `out_dir/evaluations` and `out_dir/figures`. Later notebooks find this one's results there.
 
 # %%
-from lipnb.report import stages, figures
+from lipnb.report import figures
+from lipnb.repro import stages
 run = stages.Run.from_namespace(globals()).setup()  # seeds, threads, folders
 print(run.describe())
 
@@ -78,22 +79,35 @@ print(run.describe())
 # > "It is comprised of mainly three parts. They are the feature extraction backbone, the visual
 # > memory module and the prediction heads." (§3)
 #
-# This profile's `LIP`, freshly initialised, and the parameters of each part in the order a frame
-# walks through them. The teaching cells draw from their own random state (`teach.private_rng`)
-# and write nothing into `out_dir`, so the numbers of the batch stages below do not depend on them.
+# This profile's `LIP` (`lipnb/model/lip.py`), freshly initialised, and the parameters of each part
+# in the order a frame walks through them. The teaching cells draw their random numbers inside
+# `torch.random.fork_rng()`, so the generators seeded by `run.setup()` come out of them untouched
+# (the stage functions seed their own draws as well) and they write nothing into `out_dir`: the
+# batch stages below compute the same numbers with or without them.
 
 # %%
-import inspect
-
+import pandas as pd
 import torch
 
-from lipnb.model import LIP, ConvGRUCell, LIPConfig
-from lipnb.report import teach
+from lipnb.model import LIP, ConvGRUCell
+from lipnb.profiles import model_config
 
-with teach.private_rng():
-    profile_model = LIP(LIPConfig.profile(run.profile))
-parts = teach.parts_table(profile_model)
-del profile_model  # only its shape was needed
+with torch.random.fork_rng(devices=[]):
+    torch.manual_seed(0)
+    profile_model = LIP(model_config(run.profile))
+rh = profile_model.roi_heads
+parts = {"backbone: trunk (ResNet / EfficientNet)": profile_model.backbone.body,
+         "backbone: FPN (P2..P6)": profile_model.backbone.fpn,
+         "visual memory: Conv-GRU per level (eq. 1)": profile_model.memory,
+         "path augmentation (N2..N6)": profile_model.path_aug,
+         "RPN (5 ratios per location)": profile_model.rpn,
+         "box head (4 conv + 1 fc)": rh.box_head, "id head (last linear layer + shortcut)": rh.id_head,
+         "box predictor (+ shortcut)": rh.box_predictor, "mask head (4 conv)": rh.mask_head,
+         "mask predictor (deconv, 1x1, + shortcut)": rh.mask_predictor}
+parts = pd.DataFrame([(name, sum(p.numel() for p in part.parameters()) if part is not None else 0)
+                      for name, part in parts.items()], columns=["part", "parameters"])
+assert parts.parameters.sum() == sum(p.numel() for p in profile_model.parameters())  # nothing left out
+del profile_model, rh  # only its shape was needed
 print(f"profile {run.profile}: {parts.parameters.sum() / 1e6:.1f} M parameters")
 parts
 
@@ -108,25 +122,45 @@ parts
 # > multi-level Conv-GRU module." (§3.2)
 #
 # Without learned layers, as in the authors' code: N2 = H2, `N(i+1) = H(i+1)/2 + resize(N(i), 1/2)/2`.
-# All five levels of N feed the RPN; the four finest feed RoIAlign.
+# All five levels of N feed the RPN; the four finest feed RoIAlign. `LIP.features` runs the walk
+# once; forward hooks on the backbone and the memory keep P and H on the way.
 
 # %%
-small = teach.small_model()
+with torch.random.fork_rng(devices=[]):
+    torch.manual_seed(0)
+    small = LIP(model_config("smoke", num_ids=8)).eval()
 first, _ = stages.first_samples(run, "pretrain", n=1)
 image, target = first[0]  # [3, H, W] in [0, 1], its boxes, labels and masks
-shapes, ff = teach.walk_shapes(small, image)
-shapes
+seen = {}
+hooks = [small.backbone.register_forward_hook(lambda m, i, out: seen.update(P=list(out.values()))),
+         small.memory.register_forward_hook(lambda m, i, out: seen.update(H=out[0]))]
+with torch.no_grad():
+    ff = small.features([image])  # transform (resize, normalise, pad) -> P -> H -> N
+for hook in hooks:
+    hook.remove()
+N = list(ff.features.values())
+pd.DataFrame([(f"P{l + 2}", f"1/{2 ** (l + 2)}", tuple(p.shape), tuple(h.shape), tuple(n.shape))
+              for l, (p, h, n) in enumerate(zip(seen["P"], seen["H"], N))],
+             columns=["level", "stride", "P (FPN)", "H (Conv-GRU)", "N (path aug.)"])
 
 # %% [markdown]
 # ## Anchors
 # > "RPN adopts 5 aspect ratios (0.2, 0.5, 1, 2, 5) and 5 scales (32², 64², 128², 256², 512²)." (§5.1)
 #
 # One anchor size per level, the five ratios at every location of that level's grid. The `smoke`
-# profile halves the sizes (16 to 256) because its images are 128 px high. Below: P4's grid of
-# anchor centres and the five anchors at its centre location.
+# profile halves the sizes (16 to 256) because its images are 128 px high. torchvision's
+# `AnchorGenerator` (in `small.rpn`) makes them for all levels at once; below, P4's grid of anchor
+# centres and the five anchors at its centre location, over the image as the network saw it.
 
 # %%
-fig = teach.plot_anchors(small, ff, level=2, image=teach.input_image(small, ff))
+generator, level = small.rpn.anchor_generator, 2  # 0 = P2
+anchors = generator(ff.images, N)[0]  # [sum over levels of H_l * W_l * A, 4], x1y1x2y2
+per_level = [n.shape[-2] * n.shape[-1] * a for n, a in zip(N, generator.num_anchors_per_location())]
+grid = anchors.split(per_level)[level].view(*N[level].shape[-2:], -1, 4)  # [H_l, W_l, A, 4]
+height, width = ff.image_sizes[0]  # before padding
+mean, std = (torch.tensor(v)[:, None, None] for v in (small.transform.image_mean, small.transform.image_std))
+picture = ((ff.images.tensors[0] * std + mean)[:, :height, :width].clamp(0, 1).permute(1, 2, 0) * 255).byte().numpy()
+fig = figures.plot_anchors(picture, grid, small.cfg.aspect_ratios, small.cfg.anchor_sizes[level], f"P{level + 2}")
 
 # %% [markdown]
 # ## The convolutional GRU (§3.2, eq. 1)
@@ -139,26 +173,33 @@ fig = teach.plot_anchors(small, ff, level=2, image=teach.input_image(small, ff))
 # h_t &= (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t && \text{(1d)}
 # \end{aligned}$$
 #
-# `ConvGRUCell.forward` is these four lines; the three x-convolutions are stored stacked in `conv_x`,
-# the two gate h-convolutions in `conv_h_zr`:
+# `ConvGRUCell.forward` (`lipnb/model/memory.py`) is these four lines; the three x-convolutions are
+# stored stacked in `conv_x`, the two gate h-convolutions in `conv_h_zr`:
 
 # %%
+import inspect
+
 print(inspect.getsource(ConvGRUCell.forward))
 
 # %% [markdown]
-# A check against the equations: `teach.gru_by_the_equations` slices the weight tensors into
-# W_xz, W_xr, W_x, W_hz, W_hr, W_h and computes (1a)-(1d) with plain `conv2d`. Input x: P2 of
-# the image above; previous state h: the memory after one pass over the same image.
+# The cell of P2 on the image above, x = P2 and h = the state the next frame would receive. The
+# weight tensors of eq. 1, sliced out of the stacked convolutions; then (1d) read backwards: the
+# cell returns h' and the gates, so h̃ = (h' - (1 - z) ⊙ h) / z, and a tanh (1c) must lie in [-1, 1].
 
 # %%
 cell = small.memory.cells[0]
+W_xz, W_xr, W_x = cell.conv_x.weight.chunk(3, dim=0)
+W_hz, W_hr, W_h = *cell.conv_h_zr.weight.chunk(2, dim=0), cell.conv_h.weight
+for name, W in dict(W_xz=W_xz, W_xr=W_xr, W_x=W_x, W_hz=W_hz, W_hr=W_hr, W_h=W_h).items():
+    print(f"{name}: {tuple(W.shape)}", end="   ")
 with torch.no_grad():
-    x = small.backbone(ff.images.tensors)["0"]  # P2 [1, 64, h/4, w/4]
-    h = ff.state[0]  # the state the next frame would receive
-    ours, by_hand = cell(x, h), teach.gru_by_the_equations(cell, x, h)
-for name, a, b in zip(("h'", "z", "r"), ours, by_hand):
-    print(f"{name}: {tuple(a.shape)}  max |forward - equations| = {(a - b).abs().max():.2e}")
-    assert torch.allclose(a, b, atol=1e-6)
+    x, h = seen["P"][0], ff.state[0]  # P2 [1, 64, h/4, w/4] and the carried state
+    h_new, z, r = cell(x, h)
+open_ = z > 0.01  # where z is not ~0 (there h' = h and h~ cannot be read back)
+h_tilde = ((h_new - (1 - z) * h) / z)[open_]  # (1d) solved for the candidate
+print(f"\nz in [{z.min():.2f}, {z.max():.2f}], r in [{r.min():.2f}, {r.max():.2f}], "
+      f"h~ = (h' - (1 - z) h) / z in [{h_tilde.min():.3f}, {h_tilde.max():.3f}] ({open_.float().mean():.0%} of z > 0.01)")
+assert h_tilde.abs().max() <= 1 + 1e-4
 
 # %% [markdown]
 # ## Zero hidden state during pre-training (§4.1.1)
@@ -166,13 +207,15 @@ for name, a, b in zip(("h'", "z", "r"), ours, by_hand):
 #
 # With h = 0, (1a)-(1c) lose their h-terms and (1d) becomes h' = z ⊙ h̃: the Conv-GRU is a gated
 # per-frame transform of x, and the memory's input weights (W_xz, W_xr, W_x) learn while the
-# recurrent ones (W_hz, W_hr, W_h) receive no gradient. `LIP.hold_hidden_at_zero()` (what
-# `use_static_memory` turns on) makes the memory ignore any state it is given:
+# recurrent ones (W_hz, W_hr, W_h) receive no gradient. The cell's `h=None` is that zero state;
+# `LIP.hold_hidden_at_zero()` (what `use_static_memory` turns on) makes the memory ignore any
+# state it is given:
 
 # %%
 with torch.no_grad():
-    z_only, z, r = cell(x, None)
-    print("h' == z * tanh(GN(W_x * x)):", torch.allclose(z_only, z * torch.tanh(cell.gn_h(cell.conv_x(x).chunk(3, 1)[2]))))
+    zero_state, z0, _ = cell(x, torch.zeros_like(h))
+    print("h=None is the zero state:", torch.allclose(cell(x, None)[0], zero_state, atol=1e-6),
+          "  |h'| <= z (h' = z * h~, |h~| <= 1):", bool((zero_state.abs() <= z0 + 1e-6).all()))
     small.hold_hidden_at_zero()
     static_with_state = small.features([image], ff.state).features["0"]
     static_without = small.features([image], None).features["0"]

@@ -67,7 +67,8 @@ refresh_iters = 50  # paper: at most 500 per frame
 # Collect the parameters above into a `Run`: it seeds every generator, sets the number of torch threads and creates `out_dir/work` (checkpoints, predictions), `out_dir/evaluations` and `out_dir/figures`. Later notebooks find this one's results there.
 
 # %%
-from lipnb.report import stages, figures
+from lipnb.report import figures
+from lipnb.repro import stages
 run = stages.Run.from_namespace(globals()).setup()  # seeds, threads, folders
 print(run.describe())
 
@@ -98,34 +99,44 @@ figures.save(fig, run.figures / "batch_finetune_clip.png")
 # > "Due to the GPU memory limitation, it only allows to train with maximum recurrence of 4. We
 # > extend the length to 8 by stopping gradient back propagation between 4th and 5th frames."
 #
-# `LIP.forward_clip` plays the clip frame by frame and detaches the state after every
-# `bptt_cut`-th frame:
+# `LIP.forward_clip` (`lipnb/model/lip.py`, what the training loop calls) plays the clip frame by
+# frame and detaches the state after every `bptt_cut`-th frame. Here it runs on the clip above with
+# the `smoke` model (freshly initialised: this is about where gradients flow, not about their
+# size); two forward hooks keep each frame's loss L_t and its Conv-GRU output H_t (P2) apart,
+# which `forward_clip` itself averages. The matrix shows ||dL_t / dH_s||: how strongly the loss of
+# frame t reaches the memory of frame s. Frame t's loss reaches frames s ≤ t of its own 4-frame
+# block and nothing before the cut (the red lines). The table splits the gradient of each L_t
+# over the parts of the network: the backbone is frozen in fine-tuning (`freeze=("backbone",)`),
+# everything else learns from every frame.
 
 # %%
-import inspect
-
+import pandas as pd
 import torch
 
 from lipnb.model import LIP
-from lipnb.report import teach
+from lipnb.profiles import model_config
 
-print(inspect.getsource(LIP.forward_clip))
-
-# %% [markdown]
-# The same loop on the clip above, with the `smoke` model (freshly initialised: this is about where
-# gradients flow, not about their size), keeping each frame's loss L_t apart. The matrix shows
-# ||dL_t / dH_s||: how strongly the loss of frame t reaches the Conv-GRU output of frame s. Frame
-# t's loss reaches frames s ≤ t of its own 4-frame block and nothing before the cut (the red
-# lines). The table below it splits the gradient of each L_t over the parts of the network: the
-# backbone is frozen in fine-tuning (`freeze=("backbone",)`), everything else learns from every frame.
-
-# %%
-cfg = stages.train_config(run, "finetune")
-small = teach.small_model(num_ids=len(names)).freeze(*cfg.freeze)
-w = cfg.clip_warmup  # the warm-up frames carry no loss: the 8 frames after them
-reach, per_part = teach.bptt_gradients(small, clip["frames"][w:], clip["targets"][w:], bptt_cut=cfg.bptt_cut)
-fig = teach.plot_reach(reach, cfg.bptt_cut)
-per_part.round(4)
+with torch.random.fork_rng(devices=[]):  # the run's generators stay as run.setup() left them
+    torch.manual_seed(0)
+    small = LIP(model_config("smoke", num_ids=len(names))).freeze(*cfg.freeze).train()
+    frame_losses, hidden = [], []
+    hooks = [small.register_forward_hook(lambda m, i, out: frame_losses.append(sum(out[0].values()))),
+             small.memory.register_forward_hook(lambda m, i, out: hidden.append(out[0][0]))]
+    w = cfg.clip_warmup  # the warm-up frames carry no loss: the 8 frames after them
+    small.forward_clip([[f] for f in clip["frames"][w:]], [[t] for t in clip["targets"][w:]], bptt_cut=cfg.bptt_cut)
+    for hook in hooks:
+        hook.remove()
+parts = {p: [q for q in getattr(small, p).parameters() if q.requires_grad] for p in ("backbone", "memory", "rpn", "roi_heads")}
+T, reach, per_part = len(frame_losses), [], []
+for loss in frame_losses:
+    grads = torch.autograd.grad(loss, hidden + sum(parts.values(), []), retain_graph=True, allow_unused=True)
+    reach.append([0.0 if g is None else float(g.norm()) for g in grads[:T]])
+    rest = iter(grads[T:])
+    per_part.append([sum(float(g.norm()) ** 2 for g in [next(rest) for _ in ps] if g is not None) ** 0.5
+                     for ps in parts.values()])
+index = [f"L_{t}" for t in range(1, T + 1)]
+fig = figures.plot_reach(pd.DataFrame(reach, index=index, columns=[f"H_{s}" for s in range(1, T + 1)]), cfg.bptt_cut)
+pd.DataFrame(per_part, index=index, columns=[p + ("" if ps else " (frozen)") for p, ps in parts.items()]).round(4)
 
 # %% [markdown]
 # ## Warm-up frames (not in the paper)
@@ -137,10 +148,16 @@ per_part.round(4)
 # under `torch.no_grad()` and only hand their state on (`LIP.warm_up`); the losses start after
 # them. The authors' code warms its sequences up the same way (`SEQUENCE_WARMUP`); the paper is
 # silent. A model whose state is held at zero (Table 3) has nothing to warm up and skips them.
+# Below, `LIP.warm_up` carries the freshly initialised model's state through the clip one frame at
+# a time: the size of the state it hands on, relative to frame 0's.
 
 # %%
 print(f"warm-up frames per clip: {cfg.clip_warmup} (then {cfg.clip_length} frames with losses)")
-print(inspect.getsource(LIP.warm_up))
+state, sizes = None, []
+for frame in clip["frames"]:
+    state = small.warm_up([[frame]], state)  # no loss, no gradient: only the state moves on
+    sizes.append(float(state[0].norm()))  # P2
+print("||state_t|| / ||state_0||:", "  ".join(f"{s / sizes[0]:.2f}" for s in sizes))
 
 # %% [markdown]
 # ## Reversed clips (§5.1)
@@ -156,7 +173,7 @@ for c in clips:
     print(f"{c['sequence']:>24}  frames {c['frame_indices']}  {'reversed' if c['reversed'] else 'forward'}")
 back = next((c for c in clips if c["reversed"]), None)
 if back is not None:
-    fig = teach.plot_frames(back["frames"], [str(i) for i in back["frame_indices"]])
+    fig = figures.plot_frames(back["frames"], [str(i) for i in back["frame_indices"]])
 
 # %% [markdown]
 # ## Training
@@ -178,7 +195,7 @@ figures.save(fig, run.figures / "loss_curves.png")
 
 # %% [markdown]
 # ## Did the memory learn?
-# Three measures per pyramid level (`lipnb.report.memory_stats`), on the first frames of a Table 1
+# Three measures per pyramid level (`lipnb.lab.memory_stats`), on the first frames of a Table 1
 # sequence with the state carried:
 # - the gates: z = 0.5 everywhere with a small spread would make the memory a fixed running average
 #   with a one-frame half-life; a memory that learned spreads its gates;
@@ -190,10 +207,8 @@ figures.save(fig, run.figures / "loss_curves.png")
 # %%
 import json
 
-import pandas as pd
-
 from lipnb.online import load_model
-from lipnb.report import memory_stats
+from lipnb.lab import memory_stats
 
 t1 = stages.eval_set(run, "table1")
 finetuned, pretrained = stages.load_offline_model(run), load_model(run.checkpoint("pretrain"))

@@ -74,7 +74,8 @@ refresh_iters = 50  # paper: at most 500 per frame
 # Collect the parameters above into a `Run`: it seeds every generator, sets the number of torch threads and creates `out_dir/work` (checkpoints, predictions), `out_dir/evaluations` and `out_dir/figures`. Later notebooks find this one's results there.
 
 # %%
-from lipnb.report import stages, figures
+from lipnb.report import figures
+from lipnb.repro import stages
 run = stages.Run.from_namespace(globals()).setup()  # seeds, threads, folders
 print(run.describe())
 
@@ -187,7 +188,7 @@ if not refreshed.targets:
 # same way, so that neither model of Table 3 is tuned more than the other.
 
 # %%
-from lipnb.report import recipes
+from lipnb.lab import recipes
 
 online = recipes.choose(run)
 recipes.table(run)
@@ -284,6 +285,6 @@ figures.save(fig, run.figures / "gates_update_z.png")
 # that image (widgets need a live kernel). `viewer.render(i)` draws any other frame the same way.
 
 # %%
-from lipnb.viz import SequenceViewer
+from lipnb.report.viewer import SequenceViewer
 viewer = SequenceViewer(seq2, pred2, gates)
 viewer

@@ -67,7 +67,8 @@ refresh_iters = 50  # paper: at most 500 per frame
 # Collect the parameters above into a `Run`: it seeds every generator, sets the number of torch threads and creates `out_dir/work` (checkpoints, predictions), `out_dir/evaluations` and `out_dir/figures`. Later notebooks find this one's results there.
 
 # %%
-from lipnb.report import stages, figures
+from lipnb.report import figures
+from lipnb.repro import stages
 run = stages.Run.from_namespace(globals()).setup()  # seeds, threads, folders
 print(run.describe())
 
@@ -117,7 +118,7 @@ figures.save(fig, run.figures / "loss_dynamic_vs_zero.png")
 # whose state is zero) on the same training sequences.
 
 # %%
-from lipnb.report import recipes
+from lipnb.lab import recipes
 
 online_zero = recipes.choose(run, zero_hidden=True)
 recipes.table(run, zero_hidden=True)
@@ -155,7 +156,7 @@ if t1.key != t2.key:
 # (`results/<profile>-ablation/ablation_dial.md`).
 
 # %%
-from lipnb.report import dial
+from lipnb.lab import dial
 
 alphas = dial.run_dial(run, t2)
 fig = dial.plot_dial(alphas, zero=ev_zero)

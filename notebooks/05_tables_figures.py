@@ -62,7 +62,8 @@ refresh_iters = 50  # paper: at most 500 per frame
 # Collect the parameters above into a `Run`: it seeds every generator, sets the number of torch threads and creates `out_dir/work` (checkpoints, predictions), `out_dir/evaluations` and `out_dir/figures`. Later notebooks find this one's results there.
 
 # %%
-from lipnb.report import stages, figures
+from lipnb.report import figures
+from lipnb.repro import stages
 run = stages.Run.from_namespace(globals()).setup()  # seeds, threads, folders
 print(run.describe())
 

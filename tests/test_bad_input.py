@@ -21,9 +21,10 @@ from lipnb.data.procedural_videos import generate_davis, render_sequence
 from lipnb.online.checkpoint import random_model
 from lipnb.online.config import OnlineConfig
 from lipnb.online.inference import segment_sequence
-from lipnb.report import pipeline
+from lipnb.repro import pipeline
 from lipnb.train.checkpoint import load_checkpoint
 from test_davis import make_davis2017
+from lipnb.profiles import model_config
 
 QUICK = ["--set", "max_iters=1", "--set", "refresh_iters=1", "--no-progress", "--threads", "1"]
 SPEC = ProceduralSpec(seed=5, coco_train=6, coco_val=0, image_height=64, image_width=96, davis_train=1,
@@ -114,7 +115,7 @@ def test_frame_zero_is_read_before_anything_is_written(video):
         order.append(("read", i))
         return frames[i]
 
-    segment_sequence(random_model("smoke"), read, 2, masks[0], lambda i, ids: order.append(("write", i)),
+    segment_sequence(random_model(model_config("smoke")), read, 2, masks[0], lambda i, ids: order.append(("write", i)),
                      OnlineConfig(max_iters=0, refresh=False), progress=False)
     assert order[:2] == [("read", 0), ("write", 0)]
 
@@ -252,7 +253,7 @@ def test_evaluate_2017_refuses_ids_absent_from_ground_truth(tmp_path, capsys, da
 
 def test_evaluate_out_that_is_a_file_fails_before_scoring(tmp_path, capsys, davis, monkeypatch):
     """Defect 11: --out an existing file: refused at once (the evaluation never starts)."""
-    import lipnb.metrics.cli as metrics_cli
+    import lipnb.cli.evaluate as metrics_cli
 
     root, results = davis
     target = tmp_path / "scores.csv"

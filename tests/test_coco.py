@@ -8,6 +8,7 @@ import torch
 
 from lipnb.data import transforms as T
 from lipnb.data.coco import CocoInstances
+from lipnb.profiles import train_config
 
 
 
@@ -53,7 +54,7 @@ def test_scale_jitter_and_flip(coco):
 def test_pretraining_step_runs_on_coco_tiny(coco_root, tmp_path):
     from lipnb.train import TrainConfig, train
 
-    cfg = TrainConfig.profile("smoke", "pretrain", data=str(coco_root), max_iters=1, batch_size=1,
+    cfg = train_config("smoke", "pretrain", data=str(coco_root), max_iters=1, batch_size=1,
                               micro_batch=1, scales=(128,), max_size=200)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: more threads only contend on the shared cores

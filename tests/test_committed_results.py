@@ -9,7 +9,7 @@ deterministic on CPU, so no tolerance is allowed. It is marked ``reproduction`` 
 When a change of the code moves the numbers on purpose, regenerate and commit them::
 
     python -m lipnb reproduce --profile smoke      # rewrites results/smoke/
-    python -m lipnb.report.readme_tables           # the READMEs' tables from the committed ones
+    python -m lipnb.repro.readme_tables           # the READMEs' tables from the committed ones
 """
 
 import csv
@@ -18,8 +18,8 @@ import re
 import pytest
 
 from lipnb.paths import REPO_ROOT
-from lipnb.report import readme_tables
-from lipnb.report.pipeline import run_pipeline
+from lipnb.repro import readme_tables
+from lipnb.repro.pipeline import run_pipeline
 
 TABLES = ("table1", "table2", "table3")
 REGENERATE = "regenerate with `python -m lipnb reproduce --profile smoke` and commit results/smoke/"
@@ -59,7 +59,7 @@ def test_fresh_smoke_run_equals_the_committed_tables(tmp_path):
 def test_readme_tables_are_the_committed_tables(readme):
     text = (REPO_ROOT / readme).read_text()
     assert readme_tables.refresh(text) == text, (
-        f"{readme}: a table differs from the committed results; run python -m lipnb.report.readme_tables")
+        f"{readme}: a table differs from the committed results; run python -m lipnb.repro.readme_tables")
 
 
 def test_the_readme_shows_the_current_davis_cpu_table():

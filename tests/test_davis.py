@@ -129,7 +129,7 @@ def test_test_split_with_first_annotation_only(tmp_path):
 
 
 def test_metrics_and_davis_do_not_import_torch():
-    code = ("import sys, lipnb.data.davis, lipnb.metrics, lipnb.metrics.cli, lipnb.reproduce; "
+    code = ("import sys, lipnb.data.davis, lipnb.metrics, lipnb.cli.evaluate, lipnb.cli.reproduce; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

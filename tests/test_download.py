@@ -1,4 +1,4 @@
-"""lipnb.download on local archives: file:// URLs, extraction, layout, and readers on the result."""
+"""lipnb.cli.download on local archives: file:// URLs, extraction, layout, and readers on the result."""
 
 import json
 import zipfile
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lipnb import download as D
+from lipnb.cli import download as D
 from lipnb.data.davis import DavisDataset, write_mask
 
 

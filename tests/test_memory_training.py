@@ -10,9 +10,10 @@ from lipnb.model import LIP, LIPConfig
 from lipnb.online.checkpoint import random_model
 from lipnb.online.config import OnlineConfig
 from lipnb.online.inference import carried, segment_sequence
-from lipnb.online.recipe import choose_recipe, spread
-from lipnb.report import memory_stats
+from lipnb.lab.recipes import choose_recipe, spread
+from lipnb.lab import memory_stats
 from lipnb.train import TrainConfig
+from lipnb.profiles import model_config, train_config
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def clip_of(frames, masks):
 
 def test_warmup_frames_only_carry_the_state(video):
     torch.manual_seed(0)
-    model = LIP(LIPConfig.profile("smoke", num_ids=8)).train()
+    model = LIP(model_config("smoke", num_ids=8)).train()
     images, targets = clip_of(*video)
     torch.manual_seed(1)
     losses = model.forward_clip(images, targets, bptt_cut=2, warmup=3)
@@ -49,10 +50,10 @@ def test_warmup_frames_only_carry_the_state(video):
 
 
 def test_finetune_clips_carry_their_warmup_frames():
-    cfg = TrainConfig.profile("smoke", "finetune")
-    assert cfg.clip_warmup == 2 and TrainConfig.profile("davis-cpu", "finetune").clip_warmup == 3
-    assert TrainConfig.profile("smoke", "finetune", static_memory=True).clip_warmup == 0  # nothing to warm
-    assert TrainConfig.profile("smoke", "pretrain").clip_warmup == 0
+    cfg = train_config("smoke", "finetune")
+    assert cfg.clip_warmup == 2 and train_config("davis-cpu", "finetune").clip_warmup == 3
+    assert train_config("smoke", "finetune", static_memory=True).clip_warmup == 0  # nothing to warm
+    assert train_config("smoke", "pretrain").clip_warmup == 0
     from lipnb.train.build import build_data
 
     clip = build_data(cfg).stream[0]
@@ -61,7 +62,7 @@ def test_finetune_clips_carry_their_warmup_frames():
 
 def test_zero_state_is_explicit_in_training_so_weight_decay_reaches_the_memory(video):
     torch.manual_seed(0)
-    model = LIP(LIPConfig.profile("smoke", num_ids=8, static_memory=True)).train()
+    model = LIP(model_config("smoke", num_ids=8, static_memory=True)).train()
     images, targets = clip_of(*video)
     before = model.memory.cells[0].conv_h.weight.detach().clone()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.1)
@@ -79,7 +80,7 @@ def test_alpha_zero_is_the_zero_state(video):
     assert carried(state, 1.0) is state and torch.equal(carried(state, 0.25)[0], torch.full((1, 2, 3, 3), 0.25))
     outputs = {}
     for label, alpha in (("dial", 0.0), ("held", 1.0)):
-        model = random_model("smoke", seed=3)
+        model = random_model(model_config("smoke"), seed=3)
         if label == "held":
             model.hold_hidden_at_zero()
         written = {}
@@ -98,7 +99,7 @@ def test_memory_statistics_shapes_and_weight_change():
         num_frames = 8
         read_frame = staticmethod(lambda i: frames[i])
 
-    a, b = random_model("smoke", seed=0), random_model("smoke", seed=0)
+    a, b = random_model(model_config("smoke"), seed=0), random_model(model_config("smoke"), seed=0)
     with torch.no_grad():
         b.memory.cells[2].conv_h.weight.mul_(1.5)
     rows = memory_stats.memory_statistics(a, Seq())
@@ -122,7 +123,7 @@ def test_gate_selectivity_sees_a_gate_that_opens_on_the_object():
         read_frame = staticmethod(lambda i: frames[i])
         read_mask = staticmethod(lambda i: masks[i])
 
-    model = random_model("smoke", seed=0)
+    model = random_model(model_config("smoke"), seed=0)
     cell = model.memory.cells[0]
     plain = memory_stats.gate_selectivity(model, Seq(), last=3)
     assert [r["level"] for r in plain] == list(memory_stats.LEVEL_NAMES)
@@ -142,7 +143,7 @@ def test_gate_selectivity_sees_a_gate_that_opens_on_the_object():
 
 def test_recipe_is_chosen_by_mean_score(monkeypatch):
     assert spread(["d", "a", "c", "b", "e"], 3) == ["a", "c", "e"] and spread(["b", "a"], 4) == ["a", "b"]
-    from lipnb.online import recipe
+    from lipnb.lab import recipes as recipe
 
     scores = {("low", "s1"): 40, ("low", "s2"): 50, ("high", "s1"): 60, ("high", "s2"): 20}
     monkeypatch.setattr(recipe, "score_sequence", lambda model, data, s, cfg, n: {

@@ -1,10 +1,11 @@
-"""``python -m lipnb.bench model`` runs end to end (tiny settings) and reports both networks."""
+"""``python -m lipnb bench model`` runs end to end (tiny settings) and reports both networks."""
 
 import json
 
 import pytest
 
-from lipnb.bench import model as bench
+from lipnb.cli import main
+from lipnb.lab.bench import model as bench
 
 TINY = ["--profile", "smoke", "--height", "64", "--width", "96", "--frames", "1", "--clip", "2",
         "--warmup", "0", "--threads", "1"]
@@ -21,7 +22,7 @@ def assert_repeated(r, key, repeats=3):
 
 def test_bench_model_runs(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = bench.main([*TINY, "--json", str(out)])
+    rc = main(["bench", "model", *TINY, "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "LIP / Mask R-CNN (medians)" in text and "params" in text
@@ -44,7 +45,7 @@ def test_bench_model_runs(tmp_path, capsys):
 
 def test_bench_full_bptt_train_backbone_and_schedule_estimate(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = bench.main([*TINY, "--models", "lip", "--bptt-cut", "0", "--estimate", "--train-backbone",
+    rc = main(["bench", "model", *TINY, "--models", "lip", "--bptt-cut", "0", "--estimate", "--train-backbone",
                      "--repeats", "4", "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
@@ -58,7 +59,7 @@ def test_bench_full_bptt_train_backbone_and_schedule_estimate(tmp_path, capsys):
         assert len(values) == 4 and lo <= r[key] <= hi  # even count: the mean of the middle two
 
 
-def test_record_disturbed_and_too_few_repeats():
+def test_record_disturbed_and_too_few_repeats(capsys):
     r = {"model": "lip"}
     bench.record(r, "train_clip_s", [3.0, 1.0, 2.0])
     assert r["train_clip_s"] == 2.0 and r["train_clip_s_range"] == [1.0, 3.0]
@@ -66,5 +67,5 @@ def test_record_disturbed_and_too_few_repeats():
     assert bench.disturbed([r]) == ["lip train clip s 100%"]  # spread 2.0 over a median of 2.0
     bench.record(r, "train_clip_s", [2.0, 2.05, 2.1])
     assert bench.disturbed([r]) == []
-    with pytest.raises(SystemExit):
-        bench.parse(["--repeats", "2"])
+    assert main(["bench", "model", "--repeats", "2"]) == 2
+    assert "--repeats must be at least 3" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import torch
 
 from lipnb.model import ConvGRUCell, LIP, LIPConfig, PathAugmentation, VisualMemory, detach_state
+from lipnb.profiles import model_config
 
 
 def group_norm_by_hand(x, gn):
@@ -72,7 +73,7 @@ def test_static_mode_ignores_previous_state():
 
 def test_static_model_output_independent_of_state():
     torch.manual_seed(2)
-    model = LIP(LIPConfig.profile("smoke", static_memory=True)).eval()
+    model = LIP(model_config("smoke", static_memory=True)).eval()
     images = [torch.rand(3, 96, 128)]
     with torch.no_grad():
         ff0 = model.features(images, None)
@@ -105,7 +106,7 @@ def test_gradients_stop_where_bptt_is_cut():
 
 def test_forward_clip_detaches_state_at_bptt_cut():
     torch.manual_seed(4)
-    model = LIP(LIPConfig.profile("smoke", rpn_post_nms_top_n_train=50, roi_batch_size_per_image=16)).train()
+    model = LIP(model_config("smoke", rpn_post_nms_top_n_train=50, roi_batch_size_per_image=16)).train()
     seen = []
     forward = model.memory.forward
 
@@ -138,7 +139,7 @@ def test_carry_selects_h_or_n():
     torch.manual_seed(6)
     images = [torch.rand(3, 64, 64)]
     for carry in ("N", "H"):
-        model = LIP(LIPConfig.profile("smoke", carry=carry)).eval()
+        model = LIP(model_config("smoke", carry=carry)).eval()
         with torch.no_grad():
             ff = model.features(images)
             hidden, _ = model.memory(list(model.backbone(ff.images.tensors).values()))

@@ -12,13 +12,14 @@ from torchvision.models.detection.image_list import ImageList
 from lipnb.model import LIP, LIPConfig, make_class_specific, reset_id_head
 from lipnb.model.backbone import ResNetBody, GroupNorm, load_resnet_checkpoint
 from lipnb.model.rpn import anchor_generator
+from lipnb.profiles import model_config
 
 
 H, W = 96, 128
 
 
 def smoke(**kw):
-    return LIPConfig.profile("smoke", **kw)
+    return model_config("smoke", **kw)
 
 
 def target(h=H, w=W):
@@ -38,19 +39,19 @@ def randomise_shortcuts(model):
 
 
 def test_profiles():
-    paper = LIPConfig.profile("paper")
+    paper = model_config("paper")
     assert (paper.depth, paper.width, paper.fpn_channels, paper.hidden_channels) == (101, 1.0, 256, 256)
     assert paper.aspect_ratios == (0.2, 0.5, 1.0, 2.0, 5.0) and paper.anchor_sizes == (32, 64, 128, 256, 512)
     assert (paper.box_roi_size, paper.mask_roi_size, paper.roi_batch_size_per_image) == (7, 28, 512)
     assert paper.roi_positive_fraction == 0.25 and paper.carry == "N" and paper.gru_kernel == 3
-    assert LIPConfig.profile("paper", roi_batch_size_per_image=128).roi_batch_size_per_image == 128
+    assert model_config("paper", roi_batch_size_per_image=128).roi_batch_size_per_image == 128
     assert paper.backbone == "resnet" and paper.backbone_checkpoint == "imagenet"  # the paper starts from ImageNet
-    d = LIPConfig.profile("davis-cpu")
+    d = model_config("davis-cpu")
     assert (d.backbone, d.backbone_checkpoint, d.fpn_channels, d.test_min_size) == ("efficientnet-lite0", "imagenet", 64, 240)
-    s = LIPConfig.profile("davis-cpu-scratch")
+    s = model_config("davis-cpu-scratch")
     assert (s.backbone, s.backbone_checkpoint, s.depth, s.width, s.fpn_channels) == ("resnet", None, 18, 0.5, 64)
     with pytest.raises(ValueError):
-        LIPConfig.profile("nope")
+        model_config("nope")
 
 
 def test_shapes_of_every_level():
@@ -122,7 +123,7 @@ def test_training_does_not_resize_and_returns_losses():
 def test_anchors_per_level():
     """Our RPN config gives, on level l, 5 anchors per location of area anchor_sizes[l]^2 with
     h/w = (0.2, 0.5, 1, 2, 5), centred on the level's stride grid."""
-    cfg = LIPConfig.profile("paper")
+    cfg = model_config("paper")
     gen = anchor_generator(cfg)
     assert gen.num_anchors_per_location() == [5] * 5
     image = ImageList(torch.zeros(1, 3, 256, 320), [(256, 320)])

@@ -5,6 +5,7 @@ import time
 import torch
 
 from lipnb.model import LIP, LIPConfig
+from lipnb.profiles import model_config
 
 
 S = 96  # frame size of the test clip
@@ -29,7 +30,7 @@ def moving_clip(T=8):
 
 def test_smoke_clip_loss_falls_when_overfitting_one_clip():
     torch.manual_seed(0)
-    model = LIP(LIPConfig.profile("smoke")).train()
+    model = LIP(model_config("smoke")).train()
     frames, targets = moving_clip()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     history, times = [], []
@@ -46,5 +47,5 @@ def test_smoke_clip_loss_falls_when_overfitting_one_clip():
     assert all(torch.isfinite(torch.tensor(history)))
     assert sum(history[-3:]) / 3 < 0.4 * history[0], history
     assert sum(history[-3:]) < sum(history[1:4]), history
-    # forward + backward of the 8-frame clip (`python -m lipnb.bench model` measures it properly)
+    # forward + backward of the 8-frame clip (`python -m lipnb bench model` measures it properly)
     print(f"smoke 8-frame clip, {S}x{S}: {min(times) / len(frames):.3f} s/frame (best of {len(times)} steps)")

@@ -12,9 +12,10 @@ import json
 import nbformat
 import pytest
 
-from lipnb.report import paper_numbers as P, stages, tables
-from lipnb.report.pipeline import NOTEBOOKS, NOTEBOOKS_DIR, run_pipeline
-from lipnb.report.profiles import COMMON
+from lipnb.report import paper_numbers as P, tables
+from lipnb.repro import stages
+from lipnb.repro.pipeline import NOTEBOOKS, NOTEBOOKS_DIR, run_pipeline
+from lipnb.profiles import COMMON
 
 TINY = dict(pretrain_iters=6, finetune_iters=3, online_iters=5, refresh_iters=3, num_sequences=2)
 FIGURES = {"batch_pretrain.png", "batch_finetune_clip.png", "loss_pretrain.png", "loss_curves.png",
@@ -107,7 +108,7 @@ def test_pipeline_smoke_outputs(smoke_run):
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         assert not errors
-    # a batch run keeps the viewer's still image and leaves its live widget out (lipnb.viz.viewer.HEADLESS)
+    # a batch run keeps the viewer's still image and leaves its live widget out (lipnb.report.viewer.HEADLESS)
     nb3 = nbformat.read(out / "03_online_inference.ipynb", as_version=4)
     viewer = [o.get("data", {}) for c in nb3.cells if "SequenceViewer(" in c.source for o in c.outputs]
     assert any("image/png" in d for d in viewer)

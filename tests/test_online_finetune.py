@@ -7,6 +7,7 @@ from lipnb.data.procedural_videos import render_sequence
 from lipnb.online.checkpoint import random_model
 from lipnb.online.config import OnlineConfig
 from lipnb.online.finetune import EarlyStopping, OnlineFineTuner, first_frame_targets, warmup_multistep
+from lipnb.profiles import model_config
 
 NEVER = {"rpn": 0.0, "id": 0.0, "box": 0.0, "mask": 0.0}  # no head ever goes under these
 ALWAYS = {"rpn": 1e9, "id": 1e9, "box": 1e9, "mask": 1e9}  # every head is under these at once
@@ -46,17 +47,17 @@ def test_schedule_warms_up_and_steps():
 
 def test_fine_tuning_stops_when_all_heads_are_under_threshold(frame0):
     image, targets = frame0
-    model = random_model("smoke")
+    model = random_model(model_config("smoke"))
     result = OnlineFineTuner(model, OnlineConfig(max_iters=50, stop_thresholds=ALWAYS)).fit(image, targets)
     assert result.iterations == 0 and result.stopped_early and len(result.history) == 1
-    model = random_model("smoke")
+    model = random_model(model_config("smoke"))
     result = OnlineFineTuner(model, OnlineConfig(max_iters=2, stop_thresholds=NEVER)).fit(image, targets)
     assert result.iterations == 2 and not result.stopped_early
 
 
 def test_frozen_parts_do_not_change(frame0):
     image, targets = frame0
-    model = random_model("smoke")
+    model = random_model(model_config("smoke"))
     backbone, memory, box_head = snapshot(model.backbone), snapshot(model.memory), snapshot(model.roi_heads.box_head)
     cfg = OnlineConfig(max_iters=2, stop_thresholds=NEVER, warmup_iters=0, lr=0.01)
     assert OnlineFineTuner(model, cfg).fit(image, targets).iterations == 2
@@ -68,7 +69,7 @@ def test_frozen_parts_do_not_change(frame0):
 
 def test_id_loss_stops_at_the_id_heads_last_layer(frame0):
     image, targets = frame0
-    model = random_model("smoke")
+    model = random_model(model_config("smoke"))
     below = snapshot(model.roi_heads.box_head)
     only_id = {**ALWAYS, "id": 0.0}  # rpn, box and mask are under threshold: only the id loss trains
     cfg = OnlineConfig(max_iters=2, stop_thresholds=only_id, warmup_iters=0, lr=0.01)
@@ -90,7 +91,7 @@ def test_fine_tuning_is_reproducible(frame0):
     image, targets = frame0
     weights = []
     for _ in range(2):
-        model = random_model("smoke")
+        model = random_model(model_config("smoke"))
         torch.manual_seed(len(weights))  # the global generator must not matter
         OnlineFineTuner(model, OnlineConfig(max_iters=1, stop_thresholds=NEVER)).fit(image, targets)
         weights.append(model.roi_heads.id_head.cls_score.weight.detach().clone())
@@ -99,7 +100,7 @@ def test_fine_tuning_is_reproducible(frame0):
 
 def test_warm_first_frame_sees_frame_0_with_its_own_state(frame0):
     image, targets = frame0
-    model = random_model("smoke").eval()
+    model = random_model(model_config("smoke")).eval()
     cold = OnlineFineTuner(model, OnlineConfig()).first_frame_features(image, targets)
     warm = OnlineFineTuner(model, OnlineConfig(warm_first_frame=1)).first_frame_features(image, targets)
     with torch.no_grad():

@@ -15,6 +15,7 @@ from lipnb.model import LIPConfig
 from lipnb.online.checkpoint import CheckpointError, load_model, random_model, save_model
 from lipnb.online.config import OnlineConfig
 from lipnb.online.inference import segment_sequence
+from lipnb.profiles import model_config
 
 QUICK = OnlineConfig(max_iters=1, refresh_iters=2)
 QUICK_SET = ["--set", "max_iters=1", "--set", "refresh_iters=2", "--no-progress", "--threads", "1"]
@@ -27,7 +28,7 @@ def video():
 
 @pytest.fixture(scope="module")
 def model():
-    return random_model("smoke")
+    return random_model(model_config("smoke"))
 
 
 def run_segment(model, frames, first_mask, cfg=QUICK):

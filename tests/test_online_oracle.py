@@ -14,7 +14,8 @@ from lipnb.online.checkpoint import random_model, save_model
 from lipnb.online.config import OnlineConfig
 from lipnb.online.detect import detect
 from lipnb.online.inference import segment_sequence
-from lipnb.online.oracle import MODES, OracleFrames, best_proposals
+from lipnb.lab.oracle import MODES, OracleFrames, best_proposals
+from lipnb.profiles import model_config
 
 QUICK = OnlineConfig(max_iters=1, refresh=False)
 
@@ -30,7 +31,7 @@ def test_oracle_boxes_paint_inside_the_ground_truth_boxes(video):
     written = {mode: {} for mode in MODES}
     oracle = OracleFrames(lambda i: masks[i], lambda mode, i, ids: written[mode].__setitem__(i, ids),
                           box_expand=0.0, threshold=0.0)  # threshold 0: the whole pasted box is painted
-    segment_sequence(random_model("smoke"), lambda i: frames[i], len(frames), masks[0], lambda i, ids: None,
+    segment_sequence(random_model(model_config("smoke")), lambda i: frames[i], len(frames), masks[0], lambda i, ids: None,
                      QUICK, progress=False, on_frame=oracle)
     for mode in MODES:
         assert sorted(written[mode]) == list(range(len(frames))) and np.array_equal(written[mode][0], masks[0])
@@ -46,7 +47,7 @@ def test_oracle_boxes_paint_inside_the_ground_truth_boxes(video):
 
 def test_best_proposal_has_the_highest_iou_after_refinement(video):
     frames, masks = video
-    model = random_model("smoke").eval()
+    model = random_model(model_config("smoke")).eval()
     image = torch.from_numpy(frames[1]).permute(2, 0, 1).float() / 255
     with torch.no_grad():
         det = detect(model, model.features([image]), min_score=0.0)
@@ -59,7 +60,7 @@ def test_best_proposal_has_the_highest_iou_after_refinement(video):
 def test_cli_infer_oracle_scores_three_folders(tmp_path, capsys):
     root = generate_davis(tmp_path / "davis", seed=3, splits={"val": 1}, num_frames=6, height=64, width=96,
                           occlusion_frames=2)
-    ckpt = save_model(random_model("smoke"), tmp_path / "model.pt")
+    ckpt = save_model(random_model(model_config("smoke")), tmp_path / "model.pt")
     out = tmp_path / "results"
     assert main(["infer", "--davis", str(root), "--split", "val", "--checkpoint", str(ckpt), "--out", str(out),
                  "--oracle", "--set", "max_iters=1", "--set", "refresh=false", "--no-progress", "--threads", "1"]) == 0
@@ -71,13 +72,12 @@ def test_cli_infer_oracle_scores_three_folders(tmp_path, capsys):
 
 def test_oracle_needs_every_frames_mask(tmp_path):
     from lipnb.data.davis import DavisDataset
-    from lipnb.online.inference import infer_davis
+    from lipnb.lab.oracle import oracle_hook
 
     root = generate_davis(tmp_path / "davis", seed=3, splits={"val": 1}, num_frames=6, height=64, width=96,
                           occlusion_frames=2)
     for png in sorted((root / "Annotations" / "480p" / "val-000").glob("*.png"))[1:]:
         png.unlink()  # a test set: only the first mask
     with pytest.raises(ValueError, match=r"not fully annotated: \['val-000'\]"):
-        infer_davis(random_model("smoke"), DavisDataset(root, "2017", "val"), tmp_path / "out", QUICK,
-                    progress=False, oracle=True)
+        oracle_hook(DavisDataset(root, "2017", "val"), ["val-000"], tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -13,6 +13,7 @@ from lipnb.online.constraints import Kept
 from lipnb.online.detect import detect
 from lipnb.online.finetune import OnlineFineTuner, first_frame_targets
 from lipnb.online.refresh import IdHeadRefresher, refresh_samples
+from lipnb.profiles import model_config
 
 def count_calls(module):
     calls = [0]
@@ -28,7 +29,7 @@ def frame():
 def setup_frame():
     frames, masks, _ = render_sequence(1, 0, num_frames=8, height=64, width=96, split="val")
     to_image = lambda f: torch.from_numpy(f).permute(2, 0, 1).float() / 255  # noqa: E731
-    model = random_model("smoke")
+    model = random_model(model_config("smoke"))
     targets = first_frame_targets(masks[0], [1, 2, 3])
     fit = OnlineFineTuner(model, OnlineConfig(max_iters=0)).fit(to_image(frames[0]), targets)
     with torch.no_grad():

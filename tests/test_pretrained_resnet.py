@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from lipnb import download as D
+from lipnb.cli import download as D
 from lipnb.model import LIPConfig
 from lipnb.model.backbone import GroupNorm, ResNetBody, load_pretrained_trunk
 from lipnb.model.detectron_pickle import RefusedPickle, convert_detectron_pickle, read_detectron_pickle
 from lipnb.train import TrainConfig
 from lipnb.train.build import build_model
+from lipnb.profiles import model_config, train_config
 
 TINY = dict(depth=18, width=0.25)  # channels 16..128, 2 blocks per stage
 
@@ -137,13 +138,13 @@ def test_refuses_pickled_code(tmp_path, call):
 
 
 def test_paper_profile_asks_for_imagenet():
-    assert LIPConfig.profile("paper").backbone_checkpoint == "imagenet"
+    assert model_config("paper").backbone_checkpoint == "imagenet"
 
 
 def test_paper_profile_without_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("LIPNB_IMAGENET_R101", str(tmp_path / "absent.pt"))
     with pytest.raises(FileNotFoundError) as e:
-        build_model(TrainConfig.profile("paper", "pretrain"), 10)
+        build_model(train_config("paper", "pretrain"), 10)
     message = str(e.value)
     assert "\n" not in message and str(tmp_path / "absent.pt") in message
     assert "python data/download.py r101-gn" in message and "--model-set backbone_checkpoint=null" in message
@@ -151,7 +152,7 @@ def test_paper_profile_without_the_file(tmp_path, monkeypatch):
 
 def test_paper_profile_from_random_weights_builds(tmp_path, monkeypatch):
     monkeypatch.setenv("LIPNB_IMAGENET_R101", str(tmp_path / "absent.pt"))
-    cfg = TrainConfig.profile("paper", "pretrain", model_overrides={"backbone_checkpoint": None})
+    cfg = train_config("paper", "pretrain", model_overrides={"backbone_checkpoint": None})
     model = build_model(cfg, 10)
     assert model.cfg.backbone_checkpoint is None and model.cfg.depth == 101
 

@@ -5,7 +5,7 @@ from PIL import Image
 
 from lipnb.data.davis import DavisDataset
 from lipnb.data.procedural import ProceduralSpec, ensure_procedural
-from lipnb.online import probe as P
+from lipnb.lab import probe as P
 
 
 def test_probe_learns_the_first_mask_and_follows_it(tmp_path):

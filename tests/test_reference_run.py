@@ -1,7 +1,6 @@
 """What the reference runs need: mixed pre-training data, resumable stages, Table 3 on two sets
 of videos, the ablation over seeds."""
 
-import argparse
 import json
 
 import pandas as pd
@@ -14,12 +13,16 @@ from lipnb.model import LIPConfig
 from lipnb.online.checkpoint import random_model
 from lipnb.online.config import OnlineConfig
 from lipnb.online.inference import infer_davis
-from lipnb.report import seeds, stages, tables
-from lipnb.report.profiles import notebook_parameters
+from lipnb.report import tables
+from lipnb.cli import main
+from lipnb.lab import seeds
+from lipnb.repro import stages
+from lipnb.profiles import notebook_parameters
 from lipnb.train import TrainConfig
 from lipnb.train.build import build_data
 
 from test_report import _evaluation
+from lipnb.profiles import model_config, train_config
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +47,20 @@ def test_coco_mixture_puts_categories_side_by_side(coco_root, procedural):
 
 
 def test_pretraining_data_can_be_a_mixture(coco_root):
-    cfg = TrainConfig.profile("davis-cpu", "pretrain")
+    cfg = train_config("davis-cpu", "pretrain")
     assert cfg.data == "coco_tiny+procedural"
     data = build_data(cfg)
     assert data.num_ids == len(data.meta["categories"]) == 80 + len(
-        build_data(TrainConfig.profile("smoke", "pretrain")).meta["categories"])
+        build_data(train_config("smoke", "pretrain")).meta["categories"])
     assert " + " in str(data.root)
 
 
 def test_davis_profiles_build():
     for name in ("davis-cpu", "davis-gpu"):
-        cfg = LIPConfig.profile(name)
+        cfg = model_config(name)
         assert cfg.test_min_size == 240  # DAVIS 2016's shared frames are 240p
-        assert TrainConfig.profile(name, "finetune").davis_resolution == "240p"
-    gpu = LIPConfig.profile("davis-gpu")
+        assert train_config(name, "finetune").davis_resolution == "240p"
+    gpu = model_config("davis-gpu")
     assert (gpu.backbone, gpu.fpn_channels, gpu.hidden_channels) == ("efficientnet-lite0", 256, 256)
 
 
@@ -65,7 +68,7 @@ def test_inference_resumes_after_an_interruption(procedural, tmp_path):
     davis = DavisDataset(procedural.davis, "2017", "val")
     names = list(davis.sequences)[:2]
     cfg = OnlineConfig(max_iters=1, refresh_iters=1)
-    model = random_model("smoke")
+    model = random_model(model_config("smoke"))
     first = infer_davis(model, davis, tmp_path, cfg, names[:1], progress=False)  # "interrupted" after one
     png = next((tmp_path / names[0]).glob("*.png"))
     stamp = png.stat().st_mtime_ns
@@ -80,7 +83,7 @@ def test_inference_resumes_after_an_interruption(procedural, tmp_path):
 def test_stages_continue_a_finished_run(tmp_path, capsys):
     params = notebook_parameters("smoke", out_dir=str(tmp_path / "staging"), pretrain_iters=2, finetune_iters=1,
                                  online_iters=1, refresh_iters=1, num_sequences=1)
-    run = stages.Run(params).setup()
+    run = stages.Run(**params).setup()
     first = stages.train_stage(run, "pretrain")
     folder = run.work / "pretrain"
     recorded = (folder / "summary.json").read_text()
@@ -91,24 +94,24 @@ def test_stages_continue_a_finished_run(tmp_path, capsys):
     assert (folder / "summary.json").read_text() == recorded  # the real run's record, not "0 steps in 0 s"
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps  # no file rewritten
     assert f"pretrain: already finished (2 steps in {first['wall_s']:.0f} s), kept" in capsys.readouterr().out
-    longer = stages.Run({**params, "pretrain_iters": 3})  # another length: not the finished run
+    longer = stages.Run(**{**params, "pretrain_iters": 3})  # another length: not the finished run
     assert stages.finished_summary(stages.train_config(longer, "pretrain"), folder) is None
     stages.train_stage(run, "finetune")
     es = stages.eval_set(run, "table2")
-    out = stages.predict(run, es)
+    out = stages.predict(run, es, stages.online_config(run))
     (out / "done.json").unlink()  # as if interrupted after the last sequence
     png = next((out / es.sequences[0]).glob("*.png"))
     stamp = png.stat().st_mtime_ns
-    assert stages.predict(run, es) == out and png.stat().st_mtime_ns == stamp
+    assert stages.predict(run, es, stages.online_config(run)) == out and png.stat().st_mtime_ns == stamp
     assert (out / "done.json").is_file()
     # the staging folder moved into place (what the reproduction does): every finished stage recognised
     (tmp_path / "staging").rename(tmp_path / "smoke")
-    moved = stages.Run({**params, "out_dir": str(tmp_path / "smoke")}).setup()
+    moved = stages.Run(**{**params, "out_dir": str(tmp_path / "smoke")}).setup()
     capsys.readouterr()
     assert stages.train_stage(moved, "finetune") == json.loads((moved.work / "finetune" / "summary.json").read_text())
     assert "finetune: already finished" in capsys.readouterr().out
     es = stages.eval_set(moved, "table2")
-    out = stages.predict(moved, es)
+    out = stages.predict(moved, es, stages.online_config(moved))
     png = next((out / es.sequences[0]).glob("*.png"))
     assert png.stat().st_mtime_ns == stamp  # predictions kept: done.json holds no path of the old folder
 
@@ -167,7 +170,7 @@ def test_per_sequence_table():
 def test_cli_zero_hidden_holds_the_state_at_zero():
     import argparse
 
-    from lipnb.online.cli_common import add_model_arguments, build_model
+    from lipnb.cli.common import add_model_arguments, build_model
 
     p = argparse.ArgumentParser()
     add_model_arguments(p)
@@ -194,15 +197,12 @@ def test_ablation_reads_the_reproductions_seed(tmp_path, capsys):
     with pytest.raises(ValueError, match="finetune_iters 400 != 100"):
         seeds.reference_rows(ref, "davis-cpu", {"finetune_iters": 100}, [0], ["table1"])
     # the command: seed 0 read, nothing trained, the report says so
-    parser = argparse.ArgumentParser()
-    seeds.add_arguments(parser)
-    args = parser.parse_args(["--profile", "davis-cpu", "--seeds", "0", "--tables", "table1", "--jobs", "2",
-                              "--reference", str(ref), "--results-dir", str(tmp_path)])
-    assert seeds.run(args) == 0
+    assert main(["ablation", "--profile", "davis-cpu", "--seeds", "0", "--tables", "table1", "--jobs", "2",
+                 "--reference", str(ref), "--results-dir", str(tmp_path)]) == 0
     text = (tmp_path / "davis-cpu-ablation" / "ablation_seeds.md").read_text()
     assert f"--reference {ref}" in text and "seed 0: read from the reproduction in" in text
     assert not (tmp_path / "davis-cpu-ablation" / "seed-0").exists()
-    assert seeds.run(parser.parse_args(["--reference", str(tmp_path / "nowhere")])) == 2
+    assert main(["ablation", "--reference", str(tmp_path / "nowhere")]) == 2
     assert "nowhere/manifest.json not found" in capsys.readouterr().err
 
 
@@ -219,7 +219,7 @@ def test_reference_with_one_set_of_videos_uses_table3s_zero_run(tmp_path):
 
 
 def test_dial_over_seeds_reads_the_reproduction_and_reports(tmp_path):
-    from lipnb.report import dial
+    from lipnb.lab import dial
 
     ev = lambda jf: dict(_evaluation(jf), data="memory videos")  # noqa: E731
     ref = _reference(tmp_path / "davis-cpu", notebook_parameters("davis-cpu"), {

@@ -7,9 +7,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from lipnb.report import paper_numbers as P
-from lipnb.report import pipeline, tables
-from lipnb.report.manifest import folder_checksum
-from lipnb.report.profiles import COMMON, PROFILE_PARAMETERS, notebook_parameters
+from lipnb.report import tables
+from lipnb.repro import pipeline
+from lipnb.repro.manifest import folder_checksum
+from lipnb.profiles import COMMON, NOTEBOOK, notebook_parameters
 
 
 def test_paper_numbers_as_printed():
@@ -51,11 +52,11 @@ def test_build_and_write_tables(tmp_path):
 
 
 def test_profiles():
-    assert PROFILE_PARAMETERS["smoke"] == COMMON
-    for name, params in PROFILE_PARAMETERS.items():
+    assert NOTEBOOK["smoke"] == COMMON
+    for name, params in NOTEBOOK.items():
         assert set(params) == set(COMMON) and params["profile"] == name
-    assert PROFILE_PARAMETERS["paper"]["pretrain_iters"] == 270_000 and PROFILE_PARAMETERS["paper"]["device"] == "cuda"
-    assert PROFILE_PARAMETERS["davis-cpu"]["davis2016"] == "davis2016"
+    assert NOTEBOOK["paper"]["pretrain_iters"] == 270_000 and NOTEBOOK["paper"]["device"] == "cuda"
+    assert NOTEBOOK["davis-cpu"]["davis2016"] == "davis2016"
     assert notebook_parameters("smoke", pretrain_iters=3)["pretrain_iters"] == 3
     with pytest.raises(KeyError, match="unknown notebook parameters"):
         notebook_parameters("smoke", pretrain_iter=3)
@@ -72,9 +73,9 @@ def test_folder_checksum(tmp_path):
 
 
 def test_scaled_schedules():
-    from lipnb.report.stages import Run, online_config, train_config
+    from lipnb.repro.stages import Run, online_config, train_config
 
-    run = Run(notebook_parameters("smoke", out_dir="/tmp/x", pretrain_iters=50, online_iters=100))
+    run = Run(**notebook_parameters("smoke", out_dir="/tmp/x", pretrain_iters=50, online_iters=100))
     cfg = train_config(run, "pretrain")
     assert cfg.max_iters == 50 and cfg.milestones == (38, 45) and cfg.warmup_iters == 10
     ft = train_config(run, "finetune", zero_hidden=True)

@@ -2,7 +2,7 @@
 runs the notebooks in tests/test_notebooks.py and tests/test_report.py)."""
 
 from lipnb.cli import main as lipnb_main
-from lipnb.report import pipeline
+from lipnb.repro import pipeline
 
 
 def test_cli_passes_profile_and_overrides(tmp_path, monkeypatch, capsys):

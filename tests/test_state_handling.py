@@ -14,6 +14,7 @@ from lipnb.model import LIP
 from lipnb.online.checkpoint import random_model
 from lipnb.online.config import OnlineConfig
 from lipnb.online.inference import segment_sequence, to_image
+from lipnb.profiles import model_config
 
 QUICK = OnlineConfig(max_iters=1, refresh_iters=0)
 
@@ -41,7 +42,7 @@ def record_features(monkeypatch):
 @pytest.mark.parametrize("static", [False, True])
 def test_state_goes_from_frame_0_to_every_next_frame(monkeypatch, video, static):
     frames, masks = video
-    model = random_model("smoke")
+    model = random_model(model_config("smoke"))
     model.memory.static = static
     with torch.no_grad():  # the reference: frame 0 alone, eval mode, zero state, test scale
         ref0 = model.features([to_image(frames[0], "cpu")], None)
@@ -69,7 +70,7 @@ def test_state_goes_from_frame_0_to_every_next_frame(monkeypatch, video, static)
 def test_state_stays_bounded_over_a_long_sequence():
     """|h| <= 1 (eq. 1d is a convex mix of h and tanh) and N is an average of such: no drift past 1."""
     torch.manual_seed(0)
-    model = random_model("smoke")
+    model = random_model(model_config("smoke"))
     state = None
     with torch.no_grad():
         for _ in range(30):

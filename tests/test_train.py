@@ -14,6 +14,7 @@ from lipnb.data.procedural import ProceduralSpec, ensure_procedural
 from lipnb.train import TrainConfig, train
 from lipnb.train.build import WarmupMultiStep, build_model
 from lipnb.train.checkpoint import load_checkpoint
+from lipnb.profiles import train_config
 
 SPEC = ProceduralSpec(seed=11, coco_train=12, coco_val=0, image_height=64, image_width=96, davis_train=2,
                       davis_val=0, num_frames=10, video_height=56, video_width=96)
@@ -26,11 +27,11 @@ def data(tmp_path_factory):
 
 
 def pretrain_cfg(data, **kw):
-    return TrainConfig.profile("smoke", "pretrain", data=str(data.coco), **{**SMALL, **kw})
+    return train_config("smoke", "pretrain", data=str(data.coco), **{**SMALL, **kw})
 
 
 def finetune_cfg(data, **kw):
-    return TrainConfig.profile("smoke", "finetune", data=str(data.davis), clip_length=4,
+    return train_config("smoke", "finetune", data=str(data.davis), clip_length=4,
                                **{**SMALL, **kw})
 
 
@@ -39,7 +40,7 @@ def weights(path):
 
 
 def test_paper_profile_values():
-    pre, fine = TrainConfig.profile("paper", "pretrain"), TrainConfig.profile("paper", "finetune")
+    pre, fine = train_config("paper", "pretrain"), train_config("paper", "finetune")
     assert (pre.lr, pre.milestones, pre.max_iters, pre.rois_per_image, pre.roi_positive_fraction) == \
         (0.02, (210_000, 250_000), 270_000, 512, 0.25)
     assert (pre.momentum, pre.weight_decay, pre.use_static_memory) == (0.9, 1e-4, True)

@@ -54,7 +54,7 @@ def test_viewer_render_and_widget(seq, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from lipnb.viz import SequenceViewer
+    from lipnb.report.viewer import SequenceViewer
 
     gates = [np.full((6, 8), 0.1 * i) for i in range(4)]
     viewer = SequenceViewer(seq, tmp_path / "pred", gates)
@@ -74,8 +74,8 @@ def test_viewer_shows_its_still_and_the_slider_outside_batch_runs(seq, tmp_path,
     import matplotlib
 
     matplotlib.use("Agg")
-    from lipnb.viz import SequenceViewer
-    from lipnb.viz.viewer import HEADLESS
+    from lipnb.report.viewer import SequenceViewer
+    from lipnb.report.viewer import HEADLESS
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))

@@ -6,6 +6,12 @@ Polygons and RLE both go through ``COCO.annToMask``; crowd regions (``iscrowd=1`
 out of the targets, as are degenerate boxes; images with no usable instance are skipped.
 Categories are renumbered to contiguous labels ``1..C`` (0 is background).
 
+Every annotation is checked before pycocotools sees it: a category id that the file does not
+declare, or a segmentation that is neither a list of polygons (each at least three x, y pairs
+of finite numbers) nor an RLE of the image's size, raises :class:`CocoFormatError`, one line
+naming the json file, the image id and the annotation id (categories are checked when the
+dataset is built, segmentations when an image is loaded).
+
 ``get(index, rng)`` applies the paper's augmentation: shorter side drawn from ``scales``,
 longer side at most ``max_size``, horizontal flip with probability 1/2.
 """
@@ -15,15 +21,53 @@ from __future__ import annotations
 import bisect
 import contextlib
 import io
+import math
+import numbers
 import random
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from lipnb.data import transforms as T
+from lipnb.data.files import DavisFormatError, check_regular_file, read_rgb
+
+
+class CocoFormatError(ValueError):
+    """A COCO annotation pycocotools would misread or fail on: one line naming the json file,
+    the image id and the annotation id."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def segmentation_problem(segm, height: int, width: int) -> str | None:
+    """What is wrong with a COCO ``segmentation`` (in words), or None if pycocotools reads it right."""
+    if isinstance(segm, list):
+        if not segm:
+            return "an empty segmentation (no polygon)"
+        for k, polygon in enumerate(segm):
+            if not isinstance(polygon, list) or not all(_is_number(v) for v in polygon):
+                return f"a malformed polygon (#{k}: not a list of finite numbers)"
+            if len(polygon) < 6 or len(polygon) % 2:
+                return (f"a malformed polygon (#{k}: {len(polygon)} numbers; a polygon is at least 3 x, y pairs, "
+                        "an even count of at least 6)")
+        return None
+    if isinstance(segm, dict):
+        size, counts = segm.get("size"), segm.get("counts")
+        if not isinstance(size, list) or [v for v in size if isinstance(v, int)] != [height, width]:
+            return f"a malformed RLE (size {size!r}, the image is [{height}, {width}])"
+        if isinstance(counts, list):
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts) \
+                    or sum(counts) != height * width:
+                return "a malformed uncompressed RLE (counts must be non-negative integers summing to height x width)"
+            return None
+        if not isinstance(counts, (str, bytes)):
+            return "a malformed RLE (counts is neither a list nor a string)"
+        return None
+    return f"a malformed segmentation (a {type(segm).__name__}, not a list of polygons or an RLE dict)"
 
 
 class CocoInstances(torch.utils.data.Dataset):
@@ -52,7 +96,18 @@ class CocoInstances(torch.utils.data.Dataset):
         self.category_ids = sorted(self.coco.getCatIds())
         self.label_of = {c: i + 1 for i, c in enumerate(self.category_ids)}
         self.category_names = [self.coco.cats[c]["name"] for c in self.category_ids]
-        self.image_ids = [i for i in sorted(self.coco.getImgIds()) if self._annotations(i)]
+        self.image_ids = []
+        for image_id in sorted(self.coco.getImgIds()):
+            anns = self._annotations(image_id)
+            if anns:
+                self.image_ids.append(image_id)
+            for a in anns:  # before any work: every category used is declared
+                if a.get("category_id") not in self.label_of:
+                    known = ", ".join(str(c) for c in self.category_ids[:5]) + (", ..." if len(self.category_ids) > 5
+                                                                               else "")
+                    raise self._error(a, f"unknown category id {a.get('category_id')!r} (the file's categories: "
+                                         f"{known or 'none'}); fix the annotation's category_id or declare the "
+                                         "category")
 
     @property
     def num_classes(self) -> int:
@@ -62,9 +117,17 @@ class CocoInstances(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def _error(self, ann: dict, what: str) -> CocoFormatError:
+        return CocoFormatError(f"{self.ann_file}: image {ann.get('image_id')!r}, annotation {ann.get('id')!r}: {what}")
+
     def _annotations(self, image_id: int) -> list[dict]:
         """Usable annotations of an image: not crowd, box at least 1x1 pixel."""
         anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=[image_id], iscrowd=None))
+        for a in anns:
+            box = a.get("bbox")
+            if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
+                raise self._error(a, f"malformed bbox {box!r} (need [x, y, width, height]); fix or remove the "
+                                     "annotation")
         return [a for a in anns if not a.get("iscrowd", 0) and a["bbox"][2] >= 1 and a["bbox"][3] >= 1]
 
     def load(self, index: int):
@@ -74,16 +137,29 @@ class CocoInstances(torch.utils.data.Dataset):
         info = self.coco.imgs[image_id]
         path = self.image_dir / info["file_name"]
         try:
-            image = np.asarray(Image.open(path).convert("RGB"))
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read COCO image {path}: {e}") from e
+            check_regular_file(path, "COCO image", missing=f"COCO image not found: {path} (listed in {self.ann_file})")
+            image = read_rgb(path, "COCO image")
+        except DavisFormatError as e:  # a pipe, a link loop, above the pixel limit, damaged: one line naming it
+            raise CocoFormatError(str(e)) from None
         h, w = image.shape[:2]
         if (h, w) != (info["height"], info["width"]):
             raise ValueError(f"{path} is {w}x{h} but {self.ann_file} says {info['width']}x{info['height']}")
         anns = self._annotations(image_id)
+        for a in anns:
+            problem = segmentation_problem(a.get("segmentation"), h, w)
+            if problem:
+                raise self._error(a, f"{problem}; fix or remove the annotation")
         with warnings.catch_warnings():  # pycocotools' numpy-2 "__array__ ... copy" deprecation notice
             warnings.simplefilter("ignore", DeprecationWarning)
-            masks = np.stack([self.coco.annToMask(a) for a in anns]).astype(np.uint8)
+            masks = []
+            for a in anns:
+                try:
+                    masks.append(self.coco.annToMask(a))
+                except Exception as e:  # noqa: BLE001 - pycocotools raises bare Exceptions
+                    first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+                    raise self._error(a, f"pycocotools cannot read its segmentation ({first}); fix or remove the "
+                                         "annotation") from e
+            masks = np.stack(masks).astype(np.uint8)
         boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
                               for a in anns], dtype=torch.float32)
         labels = torch.tensor([self.label_of[a["category_id"]] for a in anns], dtype=torch.int64)

@@ -6,14 +6,14 @@ Layout (both years; ``<res>`` is ``480p`` or ``Full-Resolution``, DAVIS 2016 als
     ROOT/Annotations/<res>/<sequence>/00000.png ...  masks (test sets: first frame only)
     ROOT/ImageSets/<year>/<split>.txt                 one sequence name per line
 
-Masks differ between the years (the one convention of every command):
+Masks differ between the years (DAVIS 2016: one object, grayscale 0/255; DAVIS 2017: palette
+PNGs of object ids, 255 void); how every mask file is read is the mask policy of
+:mod:`lipnb.data.masks`, the one place it is written down. A result holding an id that is not
+an object of the ground truth is an error, as in the official toolkit.
 
-- DAVIS 2016: one object. Grayscale PNGs with values 0/255 -> ids 0/1 (value > 127); a
-  grayscale PNG whose values are only 0 and 1 is the same single object (value 1), never
-  an empty mask; in an indexed PNG any non-zero index is the object.
-- DAVIS 2017: indexed (palette) PNGs whose values are object ids 1..K; 255 marks void
-  pixels, which the official toolkit scores as background, and so do we. A result holding
-  an id that is not an object of the ground truth is an error, as in the official toolkit.
+Frames and masks are listed in natural order (``0.jpg, 1.jpg, ..., 10.jpg``; DAVIS's
+``00000.jpg ...`` in name order), only regular files, within Pillow's pixel limit
+(:mod:`lipnb.data.files`).
 
 Frames may come at another resolution than the masks (``../shared/data/davis2016`` ships
 240p frames and 480p masks): :class:`DavisDataset` takes the masks from ``resolution`` and
@@ -30,7 +30,6 @@ Every problem with a folder or a PNG raises :class:`DavisFormatError` naming the
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from dataclasses import dataclass, field
@@ -40,85 +39,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lipnb.data.files import DavisFormatError, check_regular_file, list_frames, open_image, read_rgb  # noqa: F401
+from lipnb.data.masks import OTHER_FORMATS, PNG_SIGNATURE, VOID, YEARS, read_first_mask, read_mask  # noqa: F401
 from lipnb.data.palette import DAVIS_PALETTE
-from lipnb.data.png import decode_mask_png, encode_indexed_png
+from lipnb.data.png import encode_indexed_png
 
-YEARS = ("2016", "2017")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-OTHER_FORMATS = ((b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"), (b"RIFF", "WebP"),
-                 (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
-VOID = 255  # DAVIS 2017: pixels not scored by the toolkit (read as background)
-
-__all__ = ["DavisDataset", "DavisSequence", "DavisFormatError", "read_mask", "write_mask",
-           "encode_indexed_png", "resize_mask", "DAVIS_PALETTE", "YEARS"]
-
-
-class DavisFormatError(ValueError):
-    """A DAVIS folder, list or PNG that is missing or not as DAVIS lays it out.
-
-    The message names the offending path.
-    """
+__all__ = ["DavisDataset", "DavisSequence", "DavisFormatError", "read_mask", "read_first_mask", "write_mask",
+           "encode_indexed_png", "resize_mask", "list_frames", "DAVIS_PALETTE", "YEARS", "VOID", "PNG_SIGNATURE"]
 
 
 # ----------------------------------------------------------------------------- masks
-
-
-def _read_png(path: Path) -> tuple[np.ndarray, str]:
-    """Pixel values uint8 [H, W] and Pillow mode of a PNG, or raise DavisFormatError."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DavisFormatError(f"missing mask file: {path}") from None
-    except IsADirectoryError:
-        raise DavisFormatError(f"expected a PNG file, found a folder: {path}") from None
-    if not data:
-        raise DavisFormatError(f"{path} is empty (0 bytes); write the mask again as an indexed PNG")
-    if not data.startswith(PNG_SIGNATURE):
-        kind = next((name for magic, name in OTHER_FORMATS if data.startswith(magic)), None)
-        raise DavisFormatError(f"{path} is not a PNG file" + (f" (it holds a {kind} image)" if kind else "")
-                               + "; save masks as indexed (or grayscale) PNGs, never as JPEG")
-    fast = decode_mask_png(data)
-    if fast is not None:
-        return fast
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, zlib.error...
-        reason = str(error).split(" <_io.")[0] if "<_io." in str(error) else str(error)
-        raise DavisFormatError(f"cannot decode PNG {path}: {reason}; write the mask again") from None
-    if image.mode in ("LA", "PA"):  # a transparency channel: keep the values, drop it
-        return np.asarray(image)[..., 0], image.mode[0]
-    if image.mode not in ("P", "L", "1"):
-        raise DavisFormatError(
-            f"{path}: PNG mode {image.mode!r}; a DAVIS mask must be an indexed (P) or "
-            f"grayscale (L) PNG whose values are object ids, not colours")
-    return np.asarray(image).astype(np.uint8), image.mode
-
-
-def read_mask(path: str | os.PathLike, year: str = "2017") -> np.ndarray:
-    """Read a DAVIS mask (annotation or result) as object ids.
-
-    Args:
-        path: an indexed (``P``) or grayscale (``L``, ``1``) PNG; an alpha channel
-            (``LA``, ``PA``, found in a few DAVIS 2016 masks) is ignored.
-        year: ``"2016"``: one object; a grayscale value > 127 (or 1, in a 0/1 grayscale
-            mask) or a non-zero palette index is the object (id 1). ``"2017"``: pixel values
-            are ids; void (255) -> 0.
-
-    Returns:
-        ids: uint8 array [H, W], 0 = background.
-    """
-    values, mode = _read_png(Path(path))
-    if mode == "1":
-        return values  # 0/1 already (Pillow gives booleans)
-    if year == "2016":
-        binary01 = mode == "L" and values.max(initial=0) <= 1  # 0/1 grayscale: one object, not empty
-        return (values > 127 if mode == "L" and not binary01 else values != 0).view(np.uint8)
-    if year != "2017":
-        raise ValueError(f"year must be one of {YEARS}, got {year!r}")
-    if VOID in values:
-        values = np.where(values == VOID, 0, values).astype(np.uint8)
-    return values
 
 
 def write_mask(path: str | os.PathLike, ids: np.ndarray) -> None:
@@ -153,14 +83,10 @@ def resize_mask(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(H, W) of an image from its header, without decoding it."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except FileNotFoundError:
-        raise DavisFormatError(f"missing file: {path}") from None
-    except Exception as error:
-        raise DavisFormatError(f"cannot read image header of {path}: {error}") from None
+    """(H, W) of an image from its header, without decoding it (a regular file within the pixel limit)."""
+    check_regular_file(path, "file", missing=f"missing file: {path}")
+    with open_image(path, "image header of") as image:
+        width, height = image.size
     return height, width
 
 
@@ -218,14 +144,7 @@ class DavisSequence:
 
     def read_frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as RGB: uint8 [H, W, 3] (at :attr:`frame_size`)."""
-        path = self.frame_paths[i]
-        try:
-            with Image.open(path) as image:
-                return np.asarray(image.convert("RGB"))
-        except FileNotFoundError:
-            raise DavisFormatError(f"missing frame: {path}") from None
-        except Exception as error:
-            raise DavisFormatError(f"cannot decode frame {path}: {error}") from None
+        return read_rgb(self.frame_paths[i], "frame")
 
     def read_mask(self, i: int) -> np.ndarray:
         """Ground-truth ids of frame ``i``: uint8 [H, W] (at :attr:`size`), 0 = background."""
@@ -254,7 +173,8 @@ class DavisSequence:
 
 
 def _list_files(folder: Path, suffix: str) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() == suffix and not p.name.startswith("."))
+    """The ``suffix`` files of ``folder`` in natural order (DAVIS's ``00000``...: name order)."""
+    return list_frames(folder, (suffix,), what="frame" if suffix == ".jpg" else "mask")
 
 
 class DavisDataset:

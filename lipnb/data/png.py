@@ -5,6 +5,10 @@ or 1/2/4/8-bit indexed images whose rows are all unfiltered or all "Sub"-filtere
 and numpy, about twice as fast as Pillow; it returns None for anything else, and callers
 then let Pillow decode the file (and report any damage). Encoding writes indexed PNGs at
 the smallest bit depth that holds the ids.
+
+Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) holds here too: a PNG whose
+IHDR declares more pixels is refused before anything is decompressed, and the image data is
+never inflated beyond the size the header declares.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import zlib
 
 import numpy as np
 
+from lipnb.data.files import check_pixel_limit
 from lipnb.data.palette import DAVIS_PALETTE
 
 
@@ -56,16 +61,29 @@ def _unpack_depth(data: np.ndarray, depth: int, width: int) -> np.ndarray:
     return samples.reshape(data.shape[0], -1)[:, :width]
 
 
-def decode_mask_png(data: bytes) -> tuple[np.ndarray, str] | None:
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk (the first chunk), or None if there is none."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack_from(">II", data, 16)
+
+
+def decode_mask_png(data: bytes, path=None) -> tuple[np.ndarray, str] | None:
     """Fast exact decoding of the PNGs masks are usually stored as, else None.
 
     Handles non-interlaced 8-bit grayscale and 1/2/4/8-bit indexed PNGs whose rows are all
     unfiltered or all "Sub"-filtered (DAVIS annotations, our results). Returns
     (values uint8 [H, W], Pillow mode "L" or "P"); None for anything else, including damaged
     files: Pillow decodes those (and reports the damage).
+
+    Raises :class:`~lipnb.data.files.DavisFormatError` (naming ``path``) when the header declares
+    more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``, before decompressing anything.
     """
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         return None
+    size = png_size(data)
+    if size is not None:
+        check_pixel_limit(*size, path if path is not None else "PNG image")
     pos, header, idat = 8, None, []
     while pos + 12 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, pos)
@@ -87,12 +105,14 @@ def decode_mask_png(data: bytes) -> tuple[np.ndarray, str] | None:
     width, height, depth, color, _, _, interlace = header
     if interlace or not ((color == 0 and depth == 8) or (color == 3 and depth in (1, 2, 4, 8))):
         return None
+    check_pixel_limit(width, height, path if path is not None else "PNG image")
     row_bytes = (width * depth + 7) // 8
-    try:
-        raw = zlib.decompress(b"".join(idat))
+    try:  # never inflate more than the header declares (plus one byte, to see an excess)
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(b"".join(idat), height * (row_bytes + 1) + 1)
     except zlib.error:
         return None
-    if len(raw) != height * (row_bytes + 1):
+    if not inflate.eof or len(raw) != height * (row_bytes + 1):  # truncated, or more than declared
         return None
     rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, row_bytes + 1)
     filters = rows[:, 0]

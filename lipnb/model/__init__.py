@@ -9,13 +9,13 @@ The data's walk, one file per step::
            -> rpn.py       (torchvision RPN, 5 ratios x 1 size per level)
            -> heads.py     (4conv1fc box head, IdHead, BoxPredictor, MaskHead, MaskPredictor, shortcut)
            -> roi_heads.py (LIPRoIHeads: sampling, losses, detections with id scores)
-    config.py holds LIPConfig and its profiles; lip.py ties the steps together (LIP);
+    config.py holds LIPConfig (the paper's values; the profiles are in lipnb.profiles); lip.py ties the steps together (LIP);
     class_specific.py holds the online-time surgery (Fig. 5).
 
 Public API::
 
     from lipnb.model import LIPConfig, LIP, make_class_specific, reset_id_head
-    cfg = LIPConfig.profile("smoke")
+    cfg = LIPConfig()                 # the paper's; lipnb.profiles.model_config("smoke") for a tiny one
     model = LIP(cfg)
     out, state = model(images, targets, state)
     losses = model.forward_clip(frames, targets, bptt_cut=4)

@@ -1,11 +1,9 @@
-"""One plain config for the whole network, with named profiles.
+"""One plain config for the whole network; its defaults are the paper's.
 
-    cfg = LIPConfig.profile("smoke")                       # tiny, CPU, seconds
-    cfg = LIPConfig.profile("davis-cpu")                   # ImageNet Lite0 trunk, real DAVIS frames on CPU
-    cfg = LIPConfig.profile("davis-gpu")                   # ResNet-50, real DAVIS frames on one GPU
-    cfg = LIPConfig.profile("paper", roi_batch_size_per_image=128)   # paper §5.1 (DAVIS fine-tune)
+    cfg = LIPConfig()                                      # paper §3, §5.1
+    cfg = LIPConfig(roi_batch_size_per_image=128)          # paper §5.1 (DAVIS fine-tune)
 
-Every number of the paper (§3, §5.1) is a field here; where the paper is silent the value
+The named profiles (smoke, davis-cpu, ...) are in :mod:`lipnb.profiles`. Every number of the paper (§3, §5.1) is a field here; where the paper is silent the value
 follows the authors' public code (design.md §1) and the comment says so.
 """
 
@@ -14,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
-
-from .efficientnet_lite import IMAGENET_MEAN as _LITE_MEAN, IMAGENET_STD as _LITE_STD
 
 
 @dataclass
@@ -89,61 +85,16 @@ class LIPConfig:
 
     extra: dict = field(default_factory=dict)  # free-form notes carried into run manifests
 
-    PROFILES = ("smoke", "davis-cpu", "davis-cpu-scratch", "davis-gpu", "paper")
-
-    @classmethod
-    def profile(cls, name: str, **overrides) -> "LIPConfig":
-        """The named profile with ``overrides`` applied (unknown keys raise ``TypeError``)."""
-        if name not in _PROFILES:
-            raise ValueError(f"unknown profile {name!r}; choose from {sorted(_PROFILES)}")
-        return dataclasses.replace(cls(**_PROFILES[name]), **overrides)
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-
-# The ImageNet-trained EfficientNet-Lite0 trunk with its own preprocessing (RGB to [-1, 1]).
-_LITE0 = dict(backbone="efficientnet-lite0", backbone_checkpoint="imagenet", trainable_stages=2,
-              image_mean=_LITE_MEAN, image_std=_LITE_STD)
-# davis-cpu's narrow network after the trunk: 64-channel FPN, Conv-GRU and heads, 240-px frames.
-_DAVIS_CPU_HEADS = dict(
-    gn_groups=16, fpn_channels=64, hidden_channels=64,
-    box_head_channels=64, representation_size=256, mask_head_channels=64, mask_roi_size=14,
-    rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=256,
-    rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=100,
-    roi_batch_size_per_image=128, detections_per_img=20,
-    test_min_size=240, test_max_size=432,
-    train_min_sizes=(192, 208, 224, 240), train_max_size=432,
-)
-
-_PROFILES = {
-    # The paper's exact settings (§5.1) plus the authors' code where the paper is silent.
-    # The trunk starts from ImageNet as the authors' did: Detectron's R-101-GN, converted by
-    # `python data/download.py r101-gn` (training from scratch: backbone_checkpoint=None).
-    "paper": dict(backbone_checkpoint="imagenet"),
-    # Real DAVIS frames on CPU: the ImageNet-trained EfficientNet-Lite0 trunk (frozen BN; the
-    # stem and first stages frozen), 64-channel FPN, Conv-GRU and heads, ~240-px shorter side.
-    "davis-cpu": dict(**_LITE0, **_DAVIS_CPU_HEADS),
-    # The same heads on ResNet-18 at half width trained from scratch (the first davis-cpu reference).
-    "davis-cpu-scratch": dict(depth=18, width=0.5, **_DAVIS_CPU_HEADS),
-    # Real DAVIS frames on one GPU: the ImageNet-trained EfficientNet-Lite0 trunk with the paper's
-    # channel widths (256-channel FPN, Conv-GRU and heads), DAVIS 2016's 240-px frames.
-    "davis-gpu": dict(
-        **_LITE0, rpn_post_nms_top_n_train=1000, rpn_post_nms_top_n_test=300,
-        roi_batch_size_per_image=128, detections_per_img=20,
-        test_min_size=240, test_max_size=432,
-        train_min_sizes=(192, 208, 224, 240, 256, 272), train_max_size=480,
-    ),
-    # Tiny: ResNet-18 at 1/4 width, 64 channels, 128-px images; an 8-frame clip in seconds on 2 cores.
-    "smoke": dict(
-        depth=18, width=0.25, gn_groups=8, fpn_channels=64, hidden_channels=64,
-        box_head_channels=64, representation_size=256,
-        mask_head_channels=64, mask_roi_size=14, num_ids=8,
-        anchor_sizes=(16, 32, 64, 128, 256),  # objects in 128-px frames are small
-        rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=150,
-        rpn_pre_nms_top_n_test=200, rpn_post_nms_top_n_test=100,
-        rpn_batch_size_per_image=128, roi_batch_size_per_image=64, detections_per_img=20,
-        test_min_size=128, test_max_size=224,
-        train_min_sizes=(112, 128, 144), train_max_size=224,
-    ),
-}
+    @classmethod
+    def from_dict(cls, d: dict) -> "LIPConfig":
+        """``to_dict()`` again, possibly through JSON or ``torch.save`` (lists back to tuples);
+        unknown keys are ignored."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in fields}
+        for k, v in kwargs.items():
+            if isinstance(v, list) and isinstance(fields[k].default, tuple):
+                kwargs[k] = tuple(v)
+        return cls(**kwargs)

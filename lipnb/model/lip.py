@@ -9,7 +9,7 @@ Shaped like torchvision's GeneralizedRCNN (transform + backbone + rpn + roi_head
 visual memory and the path augmentation between backbone and RPN. One call is one frame of B
 clips; the recurrent state goes out and comes back in through the caller::
 
-    model = LIP(LIPConfig.profile("smoke"))
+    model = LIP(LIPConfig())                          # the paper's network (lipnb.profiles: smaller ones)
     state = None
     for images, targets in clip:                       # frame by frame
         out, state = model(images, targets, state)     # losses (train) or detections (eval)
@@ -88,9 +88,9 @@ class LIP(nn.Module):
     each ``[B, C_h, H_l, W_l]`` (detached).
     """
 
-    def __init__(self, cfg: Optional[LIPConfig] = None):
+    def __init__(self, cfg: LIPConfig):
         super().__init__()
-        self.cfg = cfg = cfg or LIPConfig.profile("smoke")
+        self.cfg = cfg
         if cfg.carry not in ("N", "H"):
             raise ValueError(f"cfg.carry must be 'N' or 'H', got {cfg.carry!r}")
         self.transform = GeneralizedRCNNTransform(

@@ -26,6 +26,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss, mask
 from torchvision.ops import MultiScaleRoIAlign, boxes as box_ops
 
 from .heads import BoxPredictor, IdHead, MaskPredictor, box_head, mask_head
+from .rpn import full_precision
 
 ROI_LEVELS = ["0", "1", "2", "3"]  # N2..N5
 
@@ -103,11 +104,11 @@ class LIPRoIHeads(RoIHeads):
         """[R, num_ids + 1]; with ``stop_grad_below_id`` nothing below the id head gets gradients."""
         if self.stop_grad_below_id:
             rep, roi = rep.detach(), roi.detach()
-        return self.id_head(rep, roi)
+        return full_precision(self.id_head(rep, roi))  # float32 under autocast, as the RPN's
 
     def box_deltas(self, rep: torch.Tensor, roi: torch.Tensor) -> torch.Tensor:
         """[R, (num_ids + 1) * 4], agnostic weights expanded to every id."""
-        return expand_slots(self.box_predictor(rep, roi), self.id_head.num_ids + 1, per_slot=4)
+        return expand_slots(full_precision(self.box_predictor(rep, roi)), self.id_head.num_ids + 1, per_slot=4)
 
     def mask_logits(self, features, boxes: list, image_shapes: list) -> torch.Tensor:
         """RoIAlign 28x28 + MaskHead + MaskPredictor: -> [R, num_ids + 1, 2M, 2M]."""

@@ -11,9 +11,9 @@ One file per step::
     compose.py      compose_label_map: kept masks -> DAVIS label map, overlaps by score
     refresh.py      IdHeadRefresher: id-head fine-tuning on confident detections, cached features
     inference.py    segment_sequence (any frames), infer_davis (a split, with timing)
-    oracle.py       OracleFrames: the same run with ground-truth boxes / best proposals (diagnostic)
-    recipe.py       choose_recipe: online settings compared on training videos, scored in memory
-    cli_segment.py, cli_infer.py   'lipnb segment', 'lipnb infer'
+
+Diagnostics (the oracle, the online-recipe search) live in :mod:`lipnb.lab` and hook in through
+``on_frame``; the commands 'lipnb segment' and 'lipnb infer' are in :mod:`lipnb.cli`.
 
 Typical use::
 

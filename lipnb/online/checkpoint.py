@@ -7,27 +7,14 @@ always with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 
 from lipnb.model import LIP, LIPConfig
 
-_CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(LIPConfig)}
-
-
 class CheckpointError(ValueError):
     """A checkpoint that is missing or does not hold a LIP model; the message names the file."""
-
-
-def config_from_dict(d: dict) -> LIPConfig:
-    """``LIPConfig.to_dict()`` (possibly through JSON / torch.save) -> LIPConfig."""
-    kwargs = {k: v for k, v in d.items() if k in _CONFIG_FIELDS}
-    for k, v in kwargs.items():
-        if isinstance(v, list) and isinstance(_CONFIG_FIELDS[k].default, tuple):
-            kwargs[k] = tuple(v)
-    return LIPConfig(**kwargs)
 
 
 def _is_model_config(d) -> bool:
@@ -42,7 +29,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LIP:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - unpickling fails in many ways
-        from lipnb.cli_errors import checkpoint_load_reason
+        from lipnb.errors import checkpoint_load_reason
 
         raise CheckpointError(f"cannot load checkpoint {path}: {checkpoint_load_reason(e)}; use a last.pt "
                               "written by 'lipnb train' (or --random-weights)") from None
@@ -54,7 +41,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LIP:
     if state is None or config is None:
         raise CheckpointError(f"{path}: needs a state dict ('model' or 'state_dict') and a LIPConfig dict "
                               f"('model_config' or 'config'); found keys {sorted(ckpt)}")
-    model = LIP(config_from_dict(config))
+    model = LIP(LIPConfig.from_dict(config))
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
@@ -62,11 +49,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LIP:
     return model.to(device).eval()
 
 
-def random_model(profile: str = "smoke", seed: int = 0, device: str | torch.device = "cpu", **overrides) -> LIP:
-    """An untrained LIP of a named profile (tests, and a pipeline check without weights)."""
+def random_model(cfg: LIPConfig, seed: int = 0, device: str | torch.device = "cpu") -> LIP:
+    """An untrained LIP (tests, and a pipeline check without weights)."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = LIP(LIPConfig.profile(profile, **overrides))
+        model = LIP(cfg)
     return model.to(device).eval()
 
 

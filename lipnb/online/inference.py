@@ -37,7 +37,6 @@ from .config import OnlineConfig
 from .constraints import Kept, select_instances
 from .detect import detect, instance_masks
 from .finetune import OnlineFineTuner, first_frame_targets
-from .oracle import OracleFrames
 from .refresh import IdHeadRefresher
 
 TIMING_NAME = "timing"  # <results>/timing.json and timing.csv, beside the sequence folders
@@ -92,7 +91,7 @@ def segment_sequence(
         first_mask: ``[H0, W0]`` object ids of frame 0; ``(H0, W0)`` is the output resolution.
         write: called with ``(i, ids uint8 [H0, W0])`` for every frame, 0 included.
         on_frame: called with ``(i, fine-tuned model, detections or None on frame 0, tracked ids)``
-            after each frame's output (e.g. :class:`~.oracle.OracleFrames`).
+            after each frame's output (e.g. :class:`lipnb.lab.oracle.OracleFrames`).
     """
     from tqdm.auto import tqdm
 
@@ -155,6 +154,24 @@ def segment_sequence(
                           refresh_iters, refresh_s, found / (n * len(tracked)) if n else 1.0, fit.losses)
 
 
+def carried_features(model, seq, last: int | None = None):
+    """Play ``seq``'s frames ``0..last`` through ``model`` (eval, no gradient) with the memory
+    carried from frame to frame; yields each frame's :class:`FrameFeatures` (``.gates``: one dict
+    ``{"z", "r"}`` of ``[1, C_h, H_l, W_l]`` per level, ``.features``: the levels the heads see).
+    Raises ValueError for a model without a visual memory."""
+    device = next(model.parameters()).device
+    model = model.eval()
+    n = seq.num_frames if last is None else min(seq.num_frames, last + 1)
+    state = None
+    with torch.no_grad():
+        for i in range(n):
+            ff = model.features([to_image(seq.read_frame(i), device)], state)
+            if not ff.gates:
+                raise ValueError("the model has no visual memory (use_memory=False): no gates")
+            state = ff.state
+            yield ff
+
+
 def carried(state: Optional[list], alpha: float) -> Optional[list]:
     """The state passed to the next frame: ``alpha`` times this frame's (5 ``[1, C_h, H_l, W_l]``)."""
     if state is None or alpha == 1.0:
@@ -179,30 +196,25 @@ def infer_davis(
     sequences: Optional[list] = None,
     progress: bool = True,
     resume: bool = False,
-    oracle: bool = False,
+    on_sequence: Optional[Callable] = None,
 ) -> list[SequenceResult]:
     """Segment every sequence of ``dataset`` (or ``sequences``) into ``out_dir/<seq>/<frame>.png``
     at the annotations' resolution; per-sequence timing goes to ``out_dir/timing.{json,csv}``,
     rewritten after each sequence. ``resume``: sequences already in ``timing.json`` (finished by
     an earlier, interrupted call with the same model and settings) are kept, not run again.
-    ``oracle``: also write ``out_dir/<mode>/`` for each of :data:`~.oracle.MODES` (needs every
-    frame's ground truth)."""
+    ``on_sequence``: called with each sequence (a :class:`~lipnb.data.davis.DavisSequence`) before
+    it runs; what it returns becomes :func:`segment_sequence`'s ``on_frame`` (the hook of the lab's
+    oracle, :func:`lipnb.lab.oracle.oracle_hook`)."""
     from tqdm.auto import tqdm
 
     out_dir, cfg = Path(out_dir), cfg or OnlineConfig()
     names = list(sequences or dataset.sequences)
-    partial = [n for n in names if not dataset[n].fully_annotated] if oracle else []
-    if partial:  # before any work
-        raise ValueError(f"the oracle needs every frame's mask; not fully annotated: {partial}")
     timing = out_dir / f"{TIMING_NAME}.json"
     done = {r["name"]: SequenceResult(**r) for r in json.loads(timing.read_text())} if resume and timing.is_file() else {}
     results = [done[n] for n in names if n in done]
     for name in tqdm([n for n in names if n not in done], desc="sequences", disable=not progress):
         seq = dataset[name]
-        on_frame = None
-        if oracle:
-            write_oracle = lambda mode, i, ids, seq=seq: seq.write_result(out_dir / mode, i, ids)  # noqa: E731
-            on_frame = OracleFrames(seq.read_mask, write_oracle, cfg.box_expand, cfg.mask_threshold)
+        on_frame = on_sequence(seq) if on_sequence else None
         result = segment_sequence(model, seq.read_frame, seq.num_frames, seq.first_mask(),
                                   lambda i, ids, seq=seq: seq.write_result(out_dir, i, ids),
                                   cfg, name, progress, on_frame)

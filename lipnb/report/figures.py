@@ -1,4 +1,5 @@
-"""Figures in the spirit of the paper's Figs. 1, 6, 7 and 8, plus training curves and gate maps.
+"""Figures in the spirit of the paper's Figs. 1, 6, 7 and 8, training curves, gate maps, and the drawings of
+the notebooks' teaching cells (anchors, gradient reach, the class-specific copy, the constraints).
 
 All functions return a matplotlib Figure; :func:`save` writes it as PNG at :data:`DPI`, and
 :func:`setup` shows notebook figures at the same resolution. Masks are drawn by :func:`overlay`:
@@ -163,16 +164,6 @@ def plot_masks_over_frames(seq, rows: dict, frames: list | None = None, year: st
 # ----------------------------------------------------------------------------- the Conv-GRU's gates
 
 
-def gate_maps(model, seq, level: int = 0, gate: str = "z", last: int | None = None) -> list:
-    """Run the (offline) model over a sequence with its memory carried and return, per frame,
-    the channel mean of gate ``z`` (update, eq. 1a) or ``r`` (reset, eq. 1b) at pyramid ``level``
-    (0 = P2): a list of ``[H_l, W_l]`` arrays. Online fine-tuning freezes backbone and Conv-GRU,
-    so these are also the gates of the online model."""
-    from lipnb.report.memory_stats import carried_features
-
-    return [ff.gates[level][gate][0].mean(0).cpu().numpy() for ff in carried_features(model, seq, last)]
-
-
 def plot_gate_maps(seq, maps: list, frames: list | None = None, gate: str = "z"):
     """Frames (with the true masks) above the mean update-gate map of each frame."""
     frames = frames or pick_frames(len(maps))
@@ -224,4 +215,157 @@ def plot_examples(dataset, names: list, predictions, k: int = 5, year: str | Non
             axes[r, c].imshow(overlay(seq.read_frame(i), ids))
             axes[r, c].set_title(f"{name} {i}", fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- teaching figures (notebooks 01-04)
+
+
+def _as_image(frame) -> np.ndarray:
+    """uint8 ``[H, W, 3]`` from a uint8 ``[H, W, 3]`` array or a float ``[3, H, W]`` in [0, 1] (a CPU tensor too)."""
+    a = np.asarray(frame)
+    if a.ndim == 3 and a.shape[0] == 3 and a.shape[-1] != 3:
+        a = (np.clip(a.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
+    return a
+
+
+def _no_ticks(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _box(ax, b, **kw) -> None:
+    import matplotlib.patches as patches
+
+    x1, y1, x2, y2 = (float(v) for v in b)
+    ax.add_patch(patches.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, **kw))
+
+
+def plot_frames(frames: list, titles: list, cell: float = 1.6):
+    """A row of frames (uint8 ``[H, W, 3]`` or float ``[3, H, W]`` in [0, 1]) with titles."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(frames), figsize=(cell * 1.4 * len(frames), cell), squeeze=False)
+    for ax, f, t in zip(axes[0], frames, titles):
+        ax.imshow(_as_image(f))
+        ax.set_title(t, fontsize=8)
+        _no_ticks(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_anchors(image: np.ndarray, anchors, ratios, size, name: str = ""):
+    """One pyramid level's anchors over ``image`` (uint8, the network's input size): the grid of
+    anchor centres and every aspect ratio's anchor at the centre location.
+    ``anchors``: ``[H_l, W_l, A, 4]`` boxes x1y1x2y2; ``ratios``: the A aspect ratios (h/w)."""
+    import matplotlib.pyplot as plt
+
+    a = np.asarray(anchors, dtype=float)
+    h, w = a.shape[:2]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.imshow(image)
+    centres = ((a[..., 0, :2] + a[..., 0, 2:]) / 2).reshape(-1, 2)
+    ax.scatter(centres[:, 0], centres[:, 1], s=3, c="white", edgecolors="black", linewidths=0.3)
+    for k, box in enumerate(a[h // 2, w // 2]):
+        _box(ax, box, edgecolor=plt.cm.tab10(k), linewidth=1.5, label=f"ratio h/w {ratios[k]}")
+    ax.set_title(f"{name}: {h}x{w} locations x {a.shape[2]} anchors of size {size}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    ax.set_xlim(min(-10, a[..., 0].min()), max(image.shape[1] + 10, a[..., 2].max()))
+    ax.set_ylim(max(image.shape[0] + 10, a[..., 3].max()), min(-10, a[..., 1].min()))
+    return fig
+
+
+def plot_reach(reach, bptt_cut: int | None):
+    """``reach``: DataFrame ``[L_t, H_s]`` of gradient norms ||dL_t / dH_s||, drawn on a log scale
+    with red lines where back-propagation through time is cut."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    values = np.log10(reach.values + 1e-12)
+    im = ax.imshow(values, cmap="viridis", vmin=values.max() - 6)
+    ax.set_xticks(range(reach.shape[1]), reach.columns, fontsize=7)
+    ax.set_yticks(range(reach.shape[0]), reach.index, fontsize=7)
+    ax.set_xlabel("Conv-GRU output of frame s")
+    ax.set_ylabel("loss of frame t")
+    for c in range(bptt_cut or reach.shape[0], reach.shape[0], bptt_cut or 1):
+        ax.axvline(c - 0.5, color="red", linewidth=1)
+        ax.axhline(c - 0.5, color="red", linewidth=1)
+    ax.set_title(f"log10 ||dL_t / dH_s||, cut every {bptt_cut} frames", fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_specific(before: np.ndarray, after: np.ndarray):
+    """A box predictor's weight ``[4 * slots, features]`` before and after the class-specific copy
+    (Fig. 5): one column per output (dx, dy, dw, dh per slot); the foreground slot repeats."""
+    import matplotlib.pyplot as plt
+
+    before, after = np.asarray(before), np.asarray(after)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [before.shape[0], after.shape[0]]})
+    lim = float(np.abs(after).max())
+    for ax, w, title in ((axes[0], before, "class-agnostic: bg, fg"),
+                         (axes[1], after, "class-specific: bg, fg copied per object")):
+        ax.imshow(w[:, :64].T, aspect="auto", cmap="coolwarm", vmin=-lim, vmax=lim)
+        slots = w.shape[0] // 4
+        ax.set_xticks([4 * s + 1.5 for s in range(slots)], ["bg"] + [f"id {s}" for s in range(1, slots)], fontsize=7)
+        for s in range(1, slots):
+            ax.axvline(4 * s - 0.5, color="black", linewidth=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("input features (first 64)", fontsize=7)
+    fig.suptitle("bbox_pred.weight, one column per output (dx, dy, dw, dh per slot)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_constraints(image: np.ndarray, boxes, candidates: dict, allowed: dict, previous: dict, kept: dict,
+                     title: str = ""):
+    """One panel per id of one frame: its candidates without continuity (thin, in the id's colour),
+    its box in the previous frame (dotted white), candidates location continuity removes (dashed
+    red), the detection kept (thick). ``boxes``: ``[D, 4]``; ``candidates`` / ``allowed``: id ->
+    detection indices; ``previous`` / ``kept``: id -> an object with ``.box`` (and ``.score``)."""
+    import matplotlib.pyplot as plt
+
+    boxes = np.asarray(boxes)
+    ids = list(candidates)
+    fig, axes = plt.subplots(1, len(ids), figsize=(4 * len(ids), 3.4), squeeze=False)
+    for ax, k in zip(axes[0], ids):
+        colour = colorize(np.array([k], dtype=np.uint8))[0] / 255
+        removed = [i for i in candidates[k] if i not in allowed[k]]
+        ax.imshow(image)
+        for i in candidates[k]:
+            _box(ax, boxes[i], edgecolor=colour, linewidth=0.8)
+        for i in removed:
+            _box(ax, boxes[i], edgecolor="red", linewidth=1.2, linestyle="--")
+        if k in previous:
+            _box(ax, previous[k].box, edgecolor="white", linewidth=1.2, linestyle=":")
+        if k in kept:
+            _box(ax, kept[k].box, edgecolor=colour, linewidth=3)
+        got = f"kept score {kept[k].score:.2f}" if k in kept else "not found"
+        ax.set_title(f"id {k}: {len(candidates[k])} candidates, {len(removed)} removed, {got}", fontsize=8)
+        _no_ticks(ax)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gates_dynamic_vs_zero(seq, dynamic: list, zero: list, frames: list | None = None):
+    """Frames with their true masks above the mean update gate z (P2) with the state carried and
+    with it held at zero; one colour scale for both rows."""
+    import matplotlib.pyplot as plt
+
+    frames = frames or pick_frames(len(dynamic))
+    lo = min(float(m[i].min()) for m in (dynamic, zero) for i in frames)
+    hi = max(float(m[i].max()) for m in (dynamic, zero) for i in frames)
+    fig, axes = plt.subplots(3, len(frames), figsize=(2.1 * len(frames), 4.6), squeeze=False)
+    for c, i in enumerate(frames):
+        axes[0, c].imshow(overlay(seq.read_frame(i), seq.read_mask(i)))
+        axes[0, c].set_title(f"frame {i}", fontsize=8)
+        axes[1, c].imshow(dynamic[i], cmap="magma", vmin=lo, vmax=hi)
+        im = axes[2, c].imshow(zero[i], cmap="magma", vmin=lo, vmax=hi)
+        for r in range(3):
+            _no_ticks(axes[r, c])
+    for r, label in enumerate(("frame + truth", "z, dynamic", "z, zero state")):
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.colorbar(im, ax=axes[1:, :].ravel().tolist(), shrink=0.8)
     return fig

@@ -80,12 +80,11 @@ def build_data(cfg: TrainConfig) -> StageData:
 def model_config(cfg: TrainConfig, num_ids: int):
     from lipnb.model import LIPConfig
 
-    return LIPConfig.profile(
-        cfg.model_profile or cfg.profile_name,
-        **{"num_ids": num_ids, "static_memory": cfg.use_static_memory,
+    return LIPConfig.from_dict({
+        **cfg.model, **{"num_ids": num_ids, "static_memory": cfg.use_static_memory,
            "roi_batch_size_per_image": cfg.rois_per_image, "roi_positive_fraction": cfg.roi_positive_fraction,
            "train_min_sizes": tuple(cfg.scales), "train_max_size": cfg.max_size,
-           "clip_length": cfg.clip_length, "bptt_cut": cfg.bptt_cut, **cfg.model_overrides})
+           "clip_length": cfg.clip_length, "bptt_cut": cfg.bptt_cut}})
 
 
 def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
@@ -105,7 +104,7 @@ def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            raise ValueError(f"{cfg.init} does not fit the {cfg.model_profile or cfg.profile_name!r} model: {e}") from e
+            raise ValueError(f"{cfg.init} does not fit the {cfg.profile_name!r} model: {e}") from e
         if init_ids != num_ids or cfg.stage == "finetune":
             reset_id_head(model, num_ids)
             model.cfg.num_ids = num_ids

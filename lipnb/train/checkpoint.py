@@ -75,7 +75,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-        from lipnb.cli_errors import checkpoint_load_reason
+        from lipnb.errors import checkpoint_load_reason
 
         raise ValueError(f"cannot load checkpoint {path}: {checkpoint_load_reason(e)}; use a last.pt written "
                          "by 'lipnb train'") from None

@@ -2,7 +2,7 @@
 
 One loop for both stages, for one process or many (``torchrun``, DDP)::
 
-    summary = train(TrainConfig.profile("smoke", "pretrain"), "runs/pretrain")
+    summary = train(profiles.train_config("smoke", "pretrain"), "runs/pretrain")
 
 A step reads ``cfg.batch_size`` samples (images or 8-frame clips) spread over the processes;
 each process runs its share in micro-batches of ``cfg.micro_batch``, accumulating gradients

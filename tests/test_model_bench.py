@@ -28,10 +28,15 @@ def test_bench_model_runs(tmp_path, capsys):
     assert "LIP / Mask R-CNN (medians)" in text and "params" in text
     assert "median of 3 timed repeats" in text and "(min-max)" in text
     assert "backbone (trunk + FPN) frozen" in text
+    assert "where a frame's time goes" in text and "Conv-GRU P2" in text
     saved = json.loads(out.read_text())
     assert saved["args"]["repeats"] == 3 and saved["args"]["train_backbone"] is False
     results = {r["model"]: r for r in saved["results"]}
     assert set(results) == {"lip", "maskrcnn"}
+    parts = results["lip"]["eval_parts_s"]  # every part timed, and the parts add up to the frame
+    assert {"trunk", "FPN", "Conv-GRU P6", "RPN", "box head", "id head", "mask head", "other"} <= set(parts)
+    assert all(v > 0 for k, v in parts.items() if k not in ("other", "RoI heads, rest"))
+    assert sum(v for k, v in parts.items() if k != "total") == pytest.approx(parts["total"])
     assert results["lip"]["params"] > results["maskrcnn"]["params"]  # the Conv-GRUs and shortcuts
     for r in results.values():
         assert r["eval_frames_per_s"] > 0 and r["train_clip_s"] > 0 and r["eval_peak_mb"] > 0

@@ -19,6 +19,8 @@ from importlib import metadata
 from pathlib import Path
 
 from lipnb import paths
+from lipnb.data.procedural import ProceduralSpec, ensure_procedural
+from lipnb.repro.stages import data_root
 
 PACKAGES = ("lipnb", "torch", "torchvision", "numpy", "pillow", "pandas", "matplotlib", "pycocotools",
             "papermill", "nbformat", "ipykernel", "ipywidgets")
@@ -72,13 +74,11 @@ def folder_checksum(root: Path, content_limit: int = CONTENT_LIMIT) -> dict:
 
 def data_checksums(params: dict) -> dict:
     """Checksum of each data folder the parameters name (a missing folder is recorded as such)."""
-    from lipnb.repro.stages import data_root
 
     out, seen = {}, {}
 
     def checksum(name: str, key: str) -> dict:
         if name == "procedural":
-            from lipnb.data.procedural import ProceduralSpec, ensure_procedural
 
             root = ensure_procedural(ProceduralSpec(seed=params["seed"])).root
         else:

@@ -20,11 +20,19 @@ import json
 import os
 import random
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lipnb import profiles
+from lipnb.data.davis import DavisDataset
+from lipnb.data.procedural import ProceduralSpec, ensure_procedural
+from lipnb.metrics import evaluate as davis_evaluate
+from lipnb.online import OnlineConfig, infer_davis, load_model
+from lipnb.paths import RESULTS_DIR
 from lipnb.profiles import COMMON
+from lipnb.report.figures import setup as setup_figures
+from lipnb.train import TrainConfig, train
+from lipnb.train.build import build_data, resolve_data_root
 
 SINGLE_OBJECT_VIEW = "davis2016-view"  # procedural videos laid out for the DAVIS 2016 protocol
 
@@ -94,7 +102,6 @@ class Run:
         torch.manual_seed(self.seed)
         for folder in (self.work, self.figures, self.evaluations):
             folder.mkdir(parents=True, exist_ok=True)
-        from lipnb.report.figures import setup as setup_figures
 
         setup_figures()  # PNG at figures.DPI, inline and saved
         return self
@@ -155,7 +162,6 @@ def train_stage(run: Run, stage: str, zero_hidden: bool = False) -> dict:
     finished there (a re-run cell, a resumed reproduction, a moved staging folder) is kept as it
     is: its ``summary.json`` is returned untouched and nothing is trained. An interrupted one is
     continued from its checkpoint, with a progress bar."""
-    from lipnb.train import train
 
     cfg = train_config(run, stage, zero_hidden)
     folder = run.work / (stage + ("-zero" if zero_hidden else ""))
@@ -183,14 +189,11 @@ def training_log(run: Run, stage: str):
 
 def data_root(name: str, stage: str = "finetune") -> Path:
     """A data keyword or folder -> the folder (the training code's rules)."""
-    from lipnb.train import TrainConfig
-    from lipnb.train.build import resolve_data_root
 
     return resolve_data_root(TrainConfig(stage=stage, data=name))
 
 
 def _procedural_davis(run: Run) -> Path:
-    from lipnb.data.procedural import ProceduralSpec, ensure_procedural
 
     return ensure_procedural(ProceduralSpec(seed=run.seed)).davis
 
@@ -225,7 +228,6 @@ class EvalSet:
 
 def eval_set(run: Run, table: str) -> EvalSet:
     """Table 1 (DAVIS 2016 protocol) or Table 2 (DAVIS 2017 protocol) data of this run."""
-    from lipnb.data.davis import DavisDataset
 
     name = run.davis2016 if table == "table1" else run.davis2017
     if name == "procedural":
@@ -253,7 +255,6 @@ def eval_set(run: Run, table: str) -> EvalSet:
 
 def online_config(run: Run):
     """The paper's online settings with this run's iteration caps (schedule scaled to fit)."""
-    from lipnb.online import OnlineConfig
 
     paper = OnlineConfig()
     iters = int(run.online_iters)
@@ -266,7 +267,6 @@ def online_config(run: Run):
 def load_offline_model(run: Run, zero_hidden: bool = False):
     """The fine-tuned model (``finetune`` or, for Table 3, ``finetune-zero`` with the Conv-GRU's
     input hidden state held at zero on every frame)."""
-    from lipnb.online import load_model
 
     model = load_model(run.checkpoint("finetune-zero" if zero_hidden else "finetune"), device=run.device_name())
     if zero_hidden:
@@ -281,7 +281,6 @@ def predict(run: Run, es: EvalSet, cfg, zero_hidden: bool = False, model=None) -
     carried state, when not 1 as in the paper). A folder already complete for these sequences, this
     checkpoint and these settings is reused (Tables 1 and 2 share one inference when they share
     the videos); sequences finished by an interrupted call with the same model and settings are kept."""
-    from lipnb.online import infer_davis
 
     alpha = cfg.memory_alpha
     out = run.work / "online" / (es.key + ("-zero" if zero_hidden else "") + (f"-alpha{alpha:g}" if alpha != 1 else ""))
@@ -311,7 +310,6 @@ def evaluate(run: Run, es: EvalSet, predictions: Path, name: str, zero_hidden: b
     """J&F of ``predictions`` under ``es``'s protocol -> ``evaluations/<name>.json`` (returned).
     ``method``: ``LIP`` (this run's model) or a baseline's name (:mod:`lipnb.lab.baselines`); ``alpha``: the scale of
     the carried state the predictions were made with (:func:`predict`)."""
-    from lipnb.metrics import evaluate as davis_evaluate
 
     ev = davis_evaluate(es.scored, predictions, sequences=es.sequences, processes=1, progress=False)
     lip = method == "LIP"
@@ -340,7 +338,6 @@ def load_evaluations(run: Run) -> dict:
 def earlier_run(run: Run) -> dict | None:
     """The from-scratch reference beside this run in Table 1: ``results/<profile>-scratch``'s
     Table 1 evaluation, when that run exists and scored the same sequences (else None)."""
-    from lipnb.paths import RESULTS_DIR
 
     folder = RESULTS_DIR / f"{run.profile}-scratch"
     path = folder / "evaluations" / "table1.json"
@@ -388,7 +385,6 @@ def most_different(dynamic: dict, zero: dict) -> str:
 
 def first_samples(run: Run, stage: str, n: int = 4):
     """The first ``n`` training samples of ``stage`` (exactly what step 0 reads) and the id names."""
-    from lipnb.train.build import build_data
 
     data = build_data(train_config(run, stage))
     samples = [data.stream[i] for i in range(n)]

@@ -35,6 +35,7 @@ import sys
 import time
 from types import SimpleNamespace
 
+from lipnb.lab.bench.parts import frame_parts, parts_table
 from lipnb.profiles import lab_setting, model_config
 
 
@@ -141,6 +142,8 @@ def measure(name, args) -> dict:
     record(result, "eval_frames_per_s", [args.frames * args.batch / s for s in pass_s])
     result["eval_peak_mb"] = peak_mb()
     result["detections_per_frame"] = sum(len(o["boxes"]) for o in out) / len(out)
+    if name == "lip":  # where a frame's time goes, part by part (hooks: timed apart from the passes above)
+        result["eval_parts_s"] = frame_parts(model, frames[: args.warmup + args.frames], args.warmup, autocast, sync)
 
     if not args.no_train:
         model.train()
@@ -299,6 +302,10 @@ def report(results: list, args) -> str:
         lines.append(f"(train repeat = one {args.clip}-frame clip, forward + backward + SGD step, after one "
                      f"warm-up clip; BPTT cut {results[0].get('bptt_cut') or 'none'})")
         lines.append(backbone_line(results, args))
+    for r in results:
+        if "eval_parts_s" in r:
+            lines.append(f"{r['model']} eval, where a frame's time goes (mean over {args.frames} frames, "
+                         "forward hooks):\n" + parts_table(r["eval_parts_s"]))
     for r in results:
         if "train_clip_s" in r:
             lines.append(f"{r['model']}: {args.batch / r['train_clip_s']:.2f} training clips/s")

@@ -9,7 +9,7 @@ deterministic on CPU, so no tolerance is allowed. It is marked ``reproduction`` 
 When a change of the code moves the numbers on purpose, regenerate and commit them::
 
     python -m lipnb reproduce --profile smoke      # rewrites results/smoke/
-    python -m lipnb.repro.readme_tables           # the READMEs' tables from the committed ones
+    python -m lipnb.cli.readme_tables           # the READMEs' tables from the committed ones
 """
 
 import csv
@@ -59,7 +59,7 @@ def test_fresh_smoke_run_equals_the_committed_tables(tmp_path):
 def test_readme_tables_are_the_committed_tables(readme):
     text = (REPO_ROOT / readme).read_text()
     assert readme_tables.refresh(text) == text, (
-        f"{readme}: a table differs from the committed results; run python -m lipnb.repro.readme_tables")
+        f"{readme}: a table differs from the committed results; run python -m lipnb.cli.readme_tables")
 
 
 def test_the_readme_shows_the_current_davis_cpu_table():

@@ -11,15 +11,13 @@ keeps all, default: none); every row this run measured (its baselines and earlie
 kept. ``columns=`` picks the metric columns (default: all). After ``results/<profile>/`` is
 regenerated, refresh the READMEs with::
 
-    python -m lipnb.repro.readme_tables            # rewrites README.md and results/README.md
-    python -m lipnb.repro.readme_tables --check    # exit 1 if a README is out of date (what the test does)
+    python -m lipnb.cli.readme_tables            # rewrites README.md and results/README.md
+    python -m lipnb.cli.readme_tables --check    # exit 1 if a README is out of date
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from pathlib import Path
 
 from lipnb.paths import REPO_ROOT
@@ -72,27 +70,3 @@ def blocks(text: str) -> list:
 def outside_blocks(text: str) -> str:
     """``text`` without its generated tables (each block with the line end after it)."""
     return re.sub(BLOCK.pattern + r"\n?", "", text, flags=re.S)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="regenerate the READMEs' tables from results/<profile>/table*.md")
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a README is out of date")
-    args = parser.parse_args(argv)
-    stale = []
-    for name in READMES:
-        path = REPO_ROOT / name
-        text = path.read_text()
-        new = refresh(text)
-        if new != text:
-            stale.append(name)
-            if not args.check:
-                path.write_text(new)
-                print(f"updated {name}")
-    if args.check and stale:
-        print(f"error: out of date: {', '.join(stale)}; run python -m lipnb.repro.readme_tables", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

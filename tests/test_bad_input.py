@@ -436,8 +436,9 @@ def test_kill_during_the_checkpoint_write_then_resume_is_exact(tmp_path, capsys,
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", killed_on_second_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        train(capsys, coco, out, "--max-iters", "2", "--ckpt-every", "1")
+    code, err = train(capsys, coco, out, "--max-iters", "2", "--ckpt-every", "1")
+    assert code == 130
+    assert_error(err, "interrupted by Ctrl-C")
     monkeypatch.undo()
     assert load_checkpoint(out / "last.pt")["step"] == 1 and (out / ".last.pt.leftover.tmp").exists()
 
@@ -514,3 +515,409 @@ def test_reproduce_keeps_earlier_failed_and_interrupted_runs(tmp_path, capsys, f
     empty = tmp_path / "empty"
     code, err = cli(capsys, "reproduce", "--results-dir", empty, "--resume")
     assert code == 1 and "nothing to resume" in STDOUT[-1]
+
+
+# ============================================================================= issue 24: symlinked inputs,
+# concurrent and killed runs, ambiguous masks and frames, values, errors that name the file
+
+
+import errno
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from lipnb.cli.safety import lock_path, out_lock
+
+REPO = Path(__file__).resolve().parent.parent
+NEVER_STOP = ["--set", 'stop_thresholds={"rpn": 0, "id": 0, "box": 0, "mask": 0}']
+
+
+def relink(folder: Path, elsewhere: Path) -> Path:
+    """Move ``folder`` to ``elsewhere`` and leave a symbolic link in its place; returns ``elsewhere``."""
+    elsewhere.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(folder), str(elsewhere))
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    return elsewhere
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+# ----------------------------------------------------------------------------- first masks and frames
+
+
+def test_grey_first_mask_of_three_levels_is_refused_unless_grey_levels_says_how(capsys, clip, video):
+    """0, 128 and 255: two objects, or an object and void? Refused with advice; --grey-levels objects
+    reads two objects, --grey-levels ids reads 255 as void (one object)."""
+    ids = video[1][0]
+    grey = clip / "grey.png"
+    Image.fromarray(np.choose(np.clip(ids, 0, 2), [0, 128, 255]).astype(np.uint8)).save(grey)
+    assert set(np.unique(np.asarray(Image.open(grey)))) == {0, 128, 255}
+    before = checksums(clip)
+    code, err = segment(capsys, clip, clip / "out", mask=grey)
+    assert code == 2
+    assert_error(err, grey, "3 grey levels", "--grey-levels objects", "--grey-levels ids")
+    assert checksums(clip) == before and not (clip / "out").exists()
+    assert segment(capsys, clip, clip / "out", "--grey-levels", "objects", mask=grey)[0] == 0
+    assert "2 object(s)" in STDOUT[-1]
+    assert segment(capsys, clip, clip / "ids", "--grey-levels", "ids", mask=grey)[0] == 0
+    assert "1 object(s)" in STDOUT[-1]
+
+
+def test_anti_aliased_first_mask_is_snapped_with_one_warning_line(capsys, clip):
+    """A smooth-edged 0/255 disc is one object, not one per grey level; one warning: line names the file."""
+    yy, xx = np.mgrid[:64, :96]
+    radius = np.hypot(yy - 32, xx - 48)
+    soft = (np.clip(20.5 - radius, 0, 1) * 255).round().astype(np.uint8)  # a 1-pixel anti-aliased rim
+    assert len(np.unique(soft)) > 3
+    smooth = clip / "smooth.png"
+    Image.fromarray(soft).save(smooth)
+    before = checksums(clip / "frames", smooth)
+    code, err = segment(capsys, clip, clip / "out", mask=smooth)
+    assert code == 0, err
+    warnings_ = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings_) == 1 and str(smooth) in warnings_[0] and "anti-aliased" in warnings_[0]
+    assert "1 object(s)" in STDOUT[-1]
+    assert checksums(clip / "frames", smooth) == before
+
+
+def test_frames_are_in_natural_order_and_ambiguous_names_are_refused(capsys, clip):
+    """0.jpg ... 11.jpg come in numeric order; 1.jpg beside 01.jpg is refused, naming both."""
+    from lipnb.cli.segment import list_frames
+
+    numbered = clip / "numbered"
+    numbered.mkdir()
+    source = (clip / "frames" / "00000.jpg").read_bytes()
+    for i in range(12):
+        (numbered / f"{i}.jpg").write_bytes(source)
+    assert [p.stem for p in list_frames(numbered)] == [str(i) for i in range(12)]
+    (numbered / "01.jpg").write_bytes(source)
+    before = checksums(clip)
+    code, err = segment(capsys, clip, clip / "out", frames=numbered)
+    assert code == 2
+    assert_error(err, "01.jpg", "1.jpg", numbered, "ambiguous")
+    assert checksums(clip) == before and not (clip / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["pipe", "loop"])
+def test_a_pipe_or_link_loop_among_the_frames_is_refused_at_once(capsys, clip, kind):
+    """A named pipe would hang the run forever; a link loop gives advice: one line naming it, exit 2."""
+    odd = clip / "frames" / "00002.jpg"
+    odd.unlink()
+    if kind == "pipe":
+        os.mkfifo(odd)
+    else:
+        odd.symlink_to(odd)
+    before = checksums(clip / "first.png")
+    start = time.perf_counter()
+    code, err = segment(capsys, clip, clip / "out")
+    assert code == 2 and time.perf_counter() - start < 30
+    assert_error(err, odd, "named pipe" if kind == "pipe" else "symbolic link loop")
+    assert checksums(clip / "first.png") == before and not (clip / "out").exists()
+
+
+def test_pillow_pixel_limit_applies_to_frames(capsys, clip, monkeypatch):
+    """A frame declaring more pixels than PIL.Image.MAX_IMAGE_PIXELS is refused before decoding it."""
+    big = clip / "frames" / "00003.jpg"
+    Image.open(big).resize((960, 640)).save(big)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 96 * 64)
+    before = checksums(clip)
+    code, err = segment(capsys, clip, clip / "out")
+    assert code == 2
+    assert_error(err, big, "614400 pixels", "MAX_IMAGE_PIXELS")
+    assert checksums(clip) == before and not (clip / "out").exists()
+
+
+# ----------------------------------------------------------------------------- outputs never inside inputs
+
+
+def test_infer_out_inside_a_symlinked_annotations_folder_is_refused(tmp_path, capsys, davis_videos):
+    """DAVIS root whose Annotations is a link to another disk: --out ROOT/Annotations/480p (even with
+    --overwrite) would have replaced the ground truth."""
+    real = relink(davis_videos / "Annotations", tmp_path / "disk2" / "Annotations")
+    before = checksums(real, davis_videos / "JPEGImages")
+    for out in (davis_videos / "Annotations" / "480p", real / "480p", real.parent):
+        code, err = infer(capsys, davis_videos, out, "--overwrite")
+        assert code == 2
+        assert_error(err, out, "--davis", real)
+    assert checksums(real, davis_videos / "JPEGImages") == before
+
+
+def test_evaluate_out_inside_a_symlinked_data_folder_is_refused(tmp_path, capsys, davis):
+    root, results = davis
+    real = relink(root / "Annotations", tmp_path / "disk2" / "Annotations")
+    before = checksums(real, results)
+    code, err = evaluate(capsys, root, results, real / "480p" / "a")
+    assert code == 2
+    assert_error(err, real, "--davis")
+    (tmp_path / "rlink").symlink_to(results, target_is_directory=True)
+    code, err = evaluate(capsys, root, results, tmp_path / "rlink" / "a")
+    assert code == 2
+    assert_error(err, "inside the results folder", "cache")
+    assert checksums(real, results) == before and not list(real.rglob("*.csv")) and not list(results.rglob("*.csv"))
+
+
+def test_segment_out_through_a_link_to_the_frames_is_refused(capsys, clip):
+    (clip / "view").symlink_to(clip / "frames", target_is_directory=True)
+    before = checksums(clip / "frames")
+    code, err = segment(capsys, clip, clip / "view" / "masks")
+    assert code == 2
+    assert_error(err, clip / "view" / "masks", "--frames")
+    assert checksums(clip / "frames") == before and not (clip / "frames" / "masks").exists()
+
+
+def test_train_out_inside_the_data_through_a_link_is_refused(tmp_path, capsys, coco):
+    (tmp_path / "data").symlink_to(coco, target_is_directory=True)
+    before = checksums(coco)
+    code, err = train(capsys, coco, tmp_path / "data" / "run", "--max-iters", "1")
+    assert code == 2
+    assert_error(err, "--data", coco)
+    assert checksums(coco) == before and not (coco / "run").exists()
+
+
+# ----------------------------------------------------------------------------- one run per output folder
+
+
+@pytest.mark.parametrize("command", ["segment", "infer", "train", "reproduce", "ablation"])
+def test_a_second_run_into_a_locked_output_names_the_holder(tmp_path, capsys, clip, davis_videos, coco,
+                                                            fake_notebooks, command):
+    """Another run holds --out (here: this test process): refused before any work, naming its pid."""
+    earlier = tmp_path / "earlier"
+    runs = {
+        "segment": (earlier, lambda: segment(capsys, clip, earlier, "--overwrite")),
+        "infer": (earlier, lambda: infer(capsys, davis_videos, earlier, "--overwrite")),
+        "train": (earlier, lambda: train(capsys, coco, earlier, "--max-iters", "1", "--overwrite")),
+        "reproduce": (tmp_path / "smoke", lambda: cli(capsys, "reproduce", "--results-dir", tmp_path)),
+        "ablation": (tmp_path / "smoke-ablation",
+                     lambda: cli(capsys, "ablation", "--results-dir", tmp_path, "--seeds", "0")),
+    }
+    out, call = runs[command]
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"an earlier run")
+    before = checksums(tmp_path, clip / "frames", davis_videos)
+    with out_lock(out):
+        assert lock_path(out).read_text().strip() == str(os.getpid())
+        code, err = call()
+    assert code == 2
+    assert_error(err, out, f"process {os.getpid()}", "in use")
+    assert checksums(tmp_path, clip / "frames", davis_videos) == before
+    assert not lock_path(out).exists()
+
+
+def test_a_stale_lock_of_a_killed_run_is_taken_over_with_a_note(capsys, clip):
+    out = clip / "out"
+    pid = dead_pid()
+    lock_path(out).write_text(f"{pid}\n")
+    inputs = checksums(clip / "frames", clip / "first.png")
+    code, err = segment(capsys, clip, out)
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "stale lock" in notes[0] and str(pid) in notes[0]
+    assert not lock_path(out).exists() and (out / "00000.png").is_file()
+    assert checksums(clip / "frames", clip / "first.png") == inputs
+
+
+# ----------------------------------------------------------------------------- interrupted and killed runs
+
+
+def test_sigint_and_sigterm_leave_a_visible_partial_and_one_line(tmp_path, clip):
+    """Ctrl-C (SIGINT, exit 130) and SIGTERM (exit 143) during segment: OUT.partial marked FAILED.txt,
+    the earlier OUT untouched, no staging folder, no lock, no traceback. Both runs at once (one wait)."""
+    runs = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        out = tmp_path / f"out-{sig.name}"
+        out.mkdir()
+        (out / "keep.txt").write_text("earlier run")
+        argv = [sys.executable, "-m", "lipnb", "segment", "--frames", clip / "frames", "--first-mask",
+                clip / "first.png", "--random-weights", "smoke", "--out", out, "--overwrite", "--no-progress",
+                "--threads", "1", "--set", "max_iters=1000000", *NEVER_STOP]
+        runs[sig] = (out, subprocess.Popen([str(a) for a in argv], cwd=REPO, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True,
+                                           env={**os.environ, "OMP_NUM_THREADS": "1"}))
+    before = checksums(clip / "frames", clip / "first.png")
+    deadline = time.monotonic() + 60
+    pending = dict(runs)
+    while pending and time.monotonic() < deadline:  # signal each once its staging folder exists
+        for sig, (out, proc) in list(pending.items()):
+            if list(tmp_path.glob(f".{out.name}.staging-*")) or proc.poll() is not None:
+                time.sleep(0.3)  # inside the fine-tuning loop
+                proc.send_signal(sig)
+                del pending[sig]
+        time.sleep(0.05)
+    for sig, (out, proc) in runs.items():
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"{sig.name}: the run did not end")
+        assert proc.returncode == 128 + sig, (sig, err)
+        assert_error(err, "Ctrl-C" if sig == signal.SIGINT else "SIGTERM", f"{out.name}.partial", "FAILED.txt")
+        partial = tmp_path / f"{out.name}.partial"
+        mark = (partial / "FAILED.txt").read_text()
+        assert ("interrupted by Ctrl-C" if sig == signal.SIGINT else "terminated by SIGTERM") in mark
+        assert (out / "keep.txt").read_text() == "earlier run" and sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+        assert not list(tmp_path.glob(f".{out.name}.staging-*")) and not lock_path(out).exists()
+    assert checksums(clip / "frames", clip / "first.png") == before
+
+
+def test_resume_finds_the_staging_folder_of_a_killed_run(tmp_path, capsys, davis_videos):
+    """kill -9 leaves .OUT.staging-PID unmarked: the next run names it and keeps it as OUT.partial;
+    --resume keeps its finished sequence."""
+    out = tmp_path / "online"
+    bad = davis_videos / "JPEGImages" / "480p" / "val-001" / "00002.jpg"
+    good = bad.read_bytes()
+    bad.write_bytes(good[:-300])
+    assert infer(capsys, davis_videos, out)[0] == 1  # val-000 finished, then a failure: online.partial
+    bad.write_bytes(good)
+    pid = dead_pid()
+    killed = tmp_path / f".online.staging-{pid}"  # what kill -9 leaves: the staging folder, no mark
+    os.rename(tmp_path / "online.partial", killed)
+    (killed / "FAILED.txt").unlink()
+    finished = checksums(killed / "val-000")
+    inputs = checksums(davis_videos)
+
+    code, err = infer(capsys, davis_videos, out, "--resume")
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and str(killed) in notes[0] and str(pid) in notes[0] and "online.partial" in notes[0]
+    assert [r["name"] for r in json.loads((out / "timing.json").read_text())] == ["val-000", "val-001"]
+    assert checksums(out / "val-000") == {k.replace(str(killed), str(out)): v for k, v in finished.items()}
+    assert not killed.exists() and not (tmp_path / "online.partial").exists()
+    assert checksums(davis_videos) == inputs
+
+
+def test_a_fresh_run_names_the_partial_it_finds(capsys, clip):
+    partial = clip / "out.partial"
+    partial.mkdir()
+    (partial / "FAILED.txt").write_text("this run failed and is incomplete: boom\n")
+    code, err = segment(capsys, clip, clip / "out")
+    assert code == 0
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and str(partial) in notes[0] and "boom" in notes[0]
+    assert partial.is_dir()
+
+
+# ----------------------------------------------------------------------------- values checked before any work
+
+
+def test_online_set_values_are_checked_for_type_and_range(capsys, clip):
+    before = checksums(clip)
+    code, err = segment(capsys, clip, clip / "out", "--set", "max_iters=-3", "--set", "memory_alpha=NaN",
+                        "--set", "refresh=2", "--set", "milestones=[1.5]", "--set", "mask_threshold=1.5")
+    assert code == 2
+    assert_error(err, "--set max_iters=-3", "integer >= 0", "--set memory_alpha=NaN", "in [0, 1]",
+                 "--set refresh=2", "true or false", "--set milestones=[1.5]", "--set mask_threshold=1.5", lines=5)
+    assert checksums(clip) == before and not (clip / "out").exists()
+
+
+def test_train_set_values_are_checked_for_type_and_range(tmp_path, capsys, coco):
+    code, err = train(capsys, coco, tmp_path / "run", "--set", "max_iters=-3", "--set", "lr=Infinity",
+                      "--set", "flip=1", "--set", "scales=[]", "--model-set", "width=NaN")
+    assert code == 2
+    assert_error(err, "--set max_iters=-3", "--set lr=Infinity", "> 0", "--set flip=1", "--set scales=[]",
+                 "--model-set width=NaN", lines=5)
+    assert not (tmp_path / "run").exists() and not any(p.name.endswith(".lock") for p in tmp_path.iterdir())
+
+
+def test_reproduce_parameters_are_checked_for_type_and_range(tmp_path, capsys, fake_notebooks):
+    code, err = cli(capsys, "reproduce", "--results-dir", tmp_path, "-p", "online_lr", "NaN",
+                    "-p", "pretrain_iters", "1.5", "-p", "threads", "true", "-p", "frames_resolution", "7")
+    assert code == 2
+    assert_error(err, "-p online_lr nan", "finite", "-p pretrain_iters 1.5", "-p threads True",
+                 "-p frames_resolution 7", lines=4)
+    assert not any(tmp_path.iterdir())
+
+
+def test_duplicate_sequences_are_refused(tmp_path, capsys, davis, davis_videos):
+    root, results = davis
+    before = checksums(root, results)
+    code, err = evaluate(capsys, root, results, tmp_path / "csv", "--sequences", "a", "a")
+    assert code == 2
+    assert_error(err, "--sequences", "a given more than once")
+    assert checksums(root, results) == before and not (tmp_path / "csv").exists()
+    code, err = infer(capsys, davis_videos, tmp_path / "online", "--sequences", "val-000,val-001,val-000")
+    assert code == 2
+    assert_error(err, "--sequences", "val-000 given more than once")
+    assert not (tmp_path / "online").exists()
+
+
+# ----------------------------------------------------------------------------- errors that name the file
+
+
+def test_checkpoint_of_another_profile_says_which(tmp_path, capsys, coco):
+    """A smoke checkpoint as --init of a davis-cpu run: one line with both profiles and architectures."""
+    import torch
+
+    model = random_model(model_config("smoke"))
+    init = tmp_path / "smoke.pt"
+    torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict(),
+                "config": {"profile_name": "smoke"}}, init)
+    before = checksums(tmp_path)
+    code, err = train(capsys, coco, tmp_path / "run", "--profile", "davis-cpu", "--max-iters", "1", "--init", init)
+    assert code in (1, 2)
+    assert_error(err, init, "profile 'smoke'", "'davis-cpu' model", "efficientnet")
+    assert len(err) < 1000
+    assert checksums(tmp_path) == before and not (tmp_path / "run").exists()
+
+    run = tmp_path / "run"  # --resume of a smoke run with --profile davis-cpu
+    assert train(capsys, coco, run, "--max-iters", "1")[0] == 0
+    before = checksums(tmp_path)
+    code, err = train(capsys, coco, run, "--profile", "davis-cpu", "--max-iters", "2", "--resume")
+    assert code == 2
+    assert_error(err, run / "last.pt", "profile 'smoke'", "'davis-cpu' model", "efficientnet")
+    assert len(err) < 1000 and checksums(tmp_path) == before
+
+
+def test_a_write_failure_names_the_path(capsys, clip, monkeypatch):
+    """No space left on device: the path written, advice, and where the partial output is."""
+    import lipnb.data.davis as davis_module
+
+    def full_disk(path, ids):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    out = clip / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier run")
+    monkeypatch.setattr(davis_module, "write_mask", full_disk)
+    before = checksums(clip)
+    code, err = segment(capsys, clip, out, "--overwrite")
+    assert code == 1
+    assert_error(err, "00000.png", "No space left on device", "out.partial")
+    assert checksums(clip / "frames", clip / "first.png", out) == {k: v for k, v in before.items()
+                                                                  if "out.partial" not in k}
+
+
+def test_malformed_coco_annotation_names_file_image_and_annotation(tmp_path, capsys, coco):
+    data = tmp_path / "coco"
+    shutil.copytree(coco, data)
+    ann_file = data / "annotations" / "instances_train2017.json"
+    doc = json.loads(ann_file.read_text())
+    doc["annotations"][0]["category_id"] = 99999
+    ann_file.write_text(json.dumps(doc))
+    before = checksums(data)
+    code, err = train(capsys, data, tmp_path / "run", "--max-iters", "1")
+    assert code == 1
+    a = doc["annotations"][0]
+    assert_error(err, ann_file, f"image {a['image_id']}", f"annotation {a['id']}", "99999")
+    assert "--debug" not in err
+    assert checksums(data) == before and not (tmp_path / "run").exists()
+
+
+def test_every_profile_default_passes_the_value_checks():
+    """The ranges of lipnb.cli.values refuse no value a profile or config ships with."""
+    from lipnb.cli.values import ONLINE, TRAIN, field_specs, problem
+    from lipnb.profiles import TRAIN as PROFILE_STAGES, train_config
+    from lipnb.train.config import TrainConfig
+
+    online, specs = OnlineConfig(), field_specs(OnlineConfig, ONLINE)
+    assert [p for k, s in specs.items() if (p := problem(k, getattr(online, k), s))] == []
+    specs = field_specs(TrainConfig, TRAIN)
+    for profile, stage in PROFILE_STAGES:
+        cfg = train_config(profile, stage)
+        assert [p for k, s in specs.items() if (p := problem(k, getattr(cfg, k), s))] == [], (profile, stage)

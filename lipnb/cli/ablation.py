@@ -2,6 +2,10 @@
 
     python -m lipnb ablation --profile smoke --seeds 0 1 2 --jobs 2
     python -m lipnb ablation --profile davis-cpu --seeds 0 1 2 --jobs 2 --reference results/davis-cpu --dial
+
+Every ``-p`` value, ``--seeds`` (each once) and ``--jobs`` are checked before any work; the output
+folder ``RESULTS_DIR/<profile>-ablation`` may not lie inside a data folder or ``--reference``, and
+one run at a time writes it (a lock file ``<profile>-ablation.lock`` beside it).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from lipnb.cli.reproduce import parse_overrides
 from lipnb.errors import fail, raise_all
 from lipnb.lab import dial, seeds
 from lipnb.lab.seeds import TABLES
-from lipnb.profiles import PROFILES, notebook_parameter_problems, notebook_parameters
+from lipnb.profiles import PROFILES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,28 +42,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override one notebook parameter (e.g. -p finetune_iters 100)")
 
 
+def _ignore_ctrl_c() -> None:
+    """In the seed processes: Ctrl-C is for the main process, which ends them (one line, no tracebacks)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_pool(jobs: list, processes: int) -> list:
+    pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_ignore_ctrl_c)
+    try:
+        result = list(pool.map(seeds.run_seed, *zip(*jobs)))
+    except BaseException:  # Ctrl-C, SIGTERM or a failed seed: end the other seeds now, not after hours
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        raise
+    pool.shutdown()
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
+    from lipnb.cli.reproduce import check_parameters, data_inputs
+    from lipnb.cli.safety import check_out_apart, out_lock
+
     overrides = parse_overrides(args.parameter)
+    if "seed" in overrides:
+        fail("-p seed: the seeds come from --seeds; give them there")
+    twice = sorted({s for s in args.seeds if args.seeds.count(s) > 1})
+    problems = [f"--seeds: {', '.join(map(str, twice))} given more than once; give each seed once" if twice else None]
+    problems += [f"--seeds {s}: must be an integer >= 0" for s in args.seeds if s < 0]
+    problems.append(f"--jobs {args.jobs}: must be >= 1" if args.jobs < 1 else None)
+    raise_all(problems)
     if args.jobs > 1:
         overrides["threads"] = 1
-    try:
-        params = notebook_parameters(args.profile, **overrides)
-    except KeyError as e:
-        fail(e.args[0])
-    raise_all(notebook_parameter_problems(params, overrides))  # one error line per bad value
+    params = check_parameters(args.profile, overrides)  # one error line per bad value
+    folder = check_out_apart(Path(args.results_dir) / f"{args.profile}-ablation",
+                             {**data_inputs(params), "--reference": args.reference}, flag="--results-dir")
+    with out_lock(folder, flag="--results-dir"):
+        return _run(args, overrides, params, folder)
+
+
+def _run(args, overrides: dict, params: dict, folder: Path) -> int:
     reused = []
     if args.reference:
         try:
             reused = seeds.reference_rows(Path(args.reference), args.profile, overrides, args.seeds, args.tables)
         except (OSError, ValueError, KeyError) as e:
             fail(f"--reference {args.reference}: {e}")
-    folder = Path(args.results_dir).resolve() / f"{args.profile}-ablation"
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(args.profile, s, str(folder / f"seed-{s}"), overrides, tuple(args.tables), args.dial)
             for s in args.seeds if s not in {row["seed"] for row in reused}]
     if args.jobs > 1 and jobs:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            per_seed = list(pool.map(seeds.run_seed, *zip(*jobs)))
+        per_seed = _run_pool(jobs, args.jobs)
     else:
         per_seed = [seeds.run_seed(*job) for job in jobs]
     rows = reused + [row for seed_rows, _ in per_seed for row in seed_rows]

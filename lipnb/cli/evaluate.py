@@ -42,20 +42,53 @@ def default_year(root: Path, split: str) -> str:
     return "2017" if (root / "ImageSets" / "2017" / f"{split}.txt").is_file() else "2016"
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or folder in path.parents
+_QUIET_WORKERS = []  # set while a command runs: forked scoring workers ignore Ctrl-C
+
+
+def _workers_leave_ctrl_c_to_the_main_process() -> None:
+    """Ctrl-C reaches every process of the terminal's group: the scoring workers (forked) ignore it,
+    the main process ends them and prints one line instead of one traceback per worker."""
+    import os
+    import signal
+
+    def ignore_ctrl_c():
+        if _QUIET_WORKERS:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    if not _QUIET_WORKERS:
+        os.register_at_fork(after_in_child=ignore_ctrl_c)
+    _QUIET_WORKERS[:] = [True]
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    finally:
+        _QUIET_WORKERS.clear()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lipnb.cli.safety import check_out_apart
+    from lipnb.errors import UserError
+
     root, results, out = Path(args.davis), Path(args.results), Path(args.out)
-    if _inside(out, results):
-        print(f"error: --out {out} is inside the results folder {results}; the official toolkit "
-              "would reuse those CSV files as a cache. Choose another --out.", file=sys.stderr)
+    try:  # paths resolved, links inside the inputs followed; --out may hold them (only two CSVs are added)
+        check_out_apart(out, {"results folder (--results)": results}, contains=False)
+    except UserError as error:
+        print(f"error: {error}; the official toolkit would also reuse CSV files there as a cache", file=sys.stderr)
         return 2
-    if _inside(out, root):
-        print(f"error: --out {out} is inside the DAVIS folder {root}; its inputs are never written. "
-              "Choose another --out.", file=sys.stderr)
+    try:
+        check_out_apart(out, {"--davis": root}, contains=False)
+        for name in (f"global_results-{args.split}.csv", f"per-sequence_results-{args.split}.csv"):
+            if (out / name).is_symlink():  # a CSV written through a link into an input
+                check_out_apart(out / name, {"--davis": root, "--results": results}, contains=False)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.sequences and len(set(args.sequences)) != len(args.sequences):
+        twice = sorted({n for n in args.sequences if args.sequences.count(n) > 1})
+        print(f"error: --sequences: {', '.join(twice)} given more than once; give each sequence once",
+              file=sys.stderr)
         return 2
     if out.exists() and not out.is_dir():
         print(f"error: --out {out} is a file; the CSV files need a folder: choose another --out", file=sys.stderr)
@@ -68,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.processes is not None and args.processes < 1:
         print(f"error: --processes {args.processes}: must be >= 1", file=sys.stderr)
         return 2
+    _workers_leave_ctrl_c_to_the_main_process()
     try:
         dataset = DavisDataset(root, year=args.year or default_year(root, args.split),
                                split=args.split, resolution=args.resolution)

@@ -11,11 +11,16 @@ unless ``--no-evaluate``, ``OUT/evaluation.json`` (J&F as ``lipnb evaluate`` com
 ``--oracle`` adds ``OUT/oracle-boxes/`` and ``OUT/oracle-proposals/``, each with its own
 ``evaluation.json`` (see :mod:`lipnb.lab.oracle`).
 
-Before any work: ``--out`` may not be, contain or lie inside the DAVIS root; a non-empty ``--out``
-is replaced only with ``--overwrite``; every first mask must have its frames' aspect ratio. The run
-writes to a staging folder swapped in at the end; a failed run leaves ``OUT.partial/`` (marked
-``FAILED.txt``), which ``--resume`` continues (same model, data and settings, checked from its
-``infer_run.json``), keeping the sequences it had finished.
+Before any work: every ``--set`` value is checked; ``--sequences`` names each sequence once;
+``--out`` may not be, contain or lie inside the DAVIS root, its annotation and frame folders (each
+resolved: a link to another disk counts) or the checkpoint; one run at a time holds ``--out`` (a
+lock file ``OUT.lock`` beside it); a non-empty ``--out`` is replaced only with ``--overwrite``;
+every first mask must have its frames' aspect ratio. The run writes to a staging folder swapped
+in at the end; a failed or interrupted run (Ctrl-C: exit 130, SIGTERM: 143) leaves
+``OUT.partial/`` (marked ``FAILED.txt``), and a run killed with ``kill -9`` a hidden
+``.OUT.staging-PID`` that the next run turns into ``OUT.partial``; ``--resume`` continues it (same
+model, data and settings, checked from its ``infer_run.json``), keeping the sequences it had
+finished.
 """
 
 from __future__ import annotations
@@ -76,50 +81,73 @@ def evaluate_results(dataset, out: Path, names: list, progress: bool) -> dict:
     return report
 
 
+def davis_inputs(root: Path, resolutions) -> dict:
+    """The folders of a DAVIS root an output must stay out of: the root and, resolved on their own
+    (each may be a link to another disk), its annotation, frame and list folders."""
+    root = Path(root)
+    inputs = {"--davis": root}
+    for part in ("Annotations", "JPEGImages", "ImageSets"):
+        inputs[f"--davis {part}"] = root / part if (root / part).exists() else None
+        for res in resolutions:
+            if res and (root / part / res).exists():
+                inputs[f"--davis {part}/{res}"] = root / part / res
+    return inputs
+
+
+def check_sequences(names: list, option: str = "--sequences") -> None:
+    """Each sequence once: a name given twice would be run (and scored) twice."""
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        fail(f"{option}: {', '.join(twice)} given more than once; give each sequence once")
+
+
 def run(args) -> int:
     from lipnb.online.inference import infer_davis
     from lipnb.lab.oracle import MODES, oracle_hook
 
+    from lipnb.cli.safety import StagedFolder, check_out_apart, check_out_free, out_lock, recover_stagings
+
+    check_threads(args)
+    cfg = online_config(args)  # every --set value checked before any work
     dataset = open_dataset(args)
     names = [s.strip() for s in args.sequences.split(",") if s.strip()] if args.sequences else dataset.sequences
+    check_sequences(names)
     unknown = [n for n in names if n not in dataset]
     if unknown:
         fail(f"sequences {unknown} are not in {dataset.split_file}")
-    from lipnb.cli.safety import StagedFolder, check_out_apart, check_out_free
-
-    check_threads(args)
-    out = Path(args.out)
-    check_out_apart(out, {"--davis": dataset.root})
-    check_out_free(out, args.overwrite)
+    out = check_out_apart(args.out, {**davis_inputs(dataset.root, (dataset.resolution, dataset.frames_resolution)),
+                                     "--checkpoint": args.checkpoint})
     for name in names:  # a first mask without objects, or of another aspect ratio, fails before any work
         seq = dataset[name]
         if not seq.first_mask().any():
             fail(f"{seq.annotation_paths[0]}: first mask has no object")
         check_same_aspect(f"first mask {seq.annotation_paths[0]}", seq.size, f"its frames ({seq.frame_paths[0]})",
                           seq.frame_size)
-    cfg = online_config(args)
     record = {"davis": str(dataset.root.resolve()), "year": dataset.year, "split": dataset.split,
               "resolution": dataset.resolution, "frames_resolution": dataset.frames_resolution,
               "sequences": names, "oracle": args.oracle, "zero_hidden": args.zero_hidden,
               "checkpoint": str(Path(args.checkpoint).resolve()) if args.checkpoint else None,
               "random_weights": args.random_weights, "online_config": cfg.to_dict()}
     record = json.loads(json.dumps(record))  # as it reads back
-    resume_from = _resumable(out, record) if args.resume else None
-    model = build_model(args)
-    with StagedFolder(out, resume_from) as stage:
-        (stage / RUN_RECORD).write_text(json.dumps(record, indent=1))
-        (stage / "online_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-        hook = oracle_hook(dataset, names, stage, cfg.box_expand, cfg.mask_threshold) if args.oracle else None
-        results = infer_davis(model, dataset, stage, cfg, names, progress=not args.no_progress,
-                              resume=resume_from is not None, on_sequence=hook)
-        for r in results:
-            print(f"[lipnb infer] {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning "
-                  f"{r.finetune_iters} it / {r.finetune_s:.1f}s, inference {r.inference_fps:.2f} frames/s")
-        if not args.no_evaluate:
-            for folder in [stage] + ([stage / mode for mode in MODES] if args.oracle else []):
-                g = evaluate_results(dataset, folder, names, not args.no_progress)["global"]
-                label = "" if folder == stage else f"{folder.name}: "
-                print(f"[lipnb infer] {label}" + "  ".join(f"{k} {v:.3f}" for k, v in g.items()))
+    with out_lock(out):
+        recover_stagings(out, "" if args.resume else "; --resume continues it")
+        check_out_free(out, args.overwrite)
+        resume_from = _resumable(out, record) if args.resume else None
+        model = build_model(args)
+        with StagedFolder(out, resume_from) as stage:
+            (stage / RUN_RECORD).write_text(json.dumps(record, indent=1))
+            (stage / "online_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+            hook = oracle_hook(dataset, names, stage, cfg.box_expand, cfg.mask_threshold) if args.oracle else None
+            results = infer_davis(model, dataset, stage, cfg, names, progress=not args.no_progress,
+                                  resume=resume_from is not None, on_sequence=hook)
+            for r in results:
+                print(f"[lipnb infer] {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning "
+                      f"{r.finetune_iters} it / {r.finetune_s:.1f}s, inference {r.inference_fps:.2f} frames/s")
+            if not args.no_evaluate:
+                for folder in [stage] + ([stage / mode for mode in MODES] if args.oracle else []):
+                    g = evaluate_results(dataset, folder, names, not args.no_progress)["global"]
+                    label = "" if folder == stage else f"{folder.name}: "
+                    print(f"[lipnb infer] {label}" + "  ".join(f"{k} {v:.3f}" for k, v in g.items()))
     print(f"[lipnb infer] results in {out}")
     return 0
 

@@ -10,8 +10,10 @@ Runs ``notebooks/01..05`` with papermill (kernel ``python3`` of this interpreter
 staging folder, then moves it to ``results/<profile>/``: executed notebooks, ``table{1,2,3}.csv``
 and ``.md``, ``figures/*.png``, ``evaluations/*.json``, ``manifest.json`` (checkpoints and
 predictions under ``work/``, not committed). A failed notebook leaves the previous results in
-place and is reported with its cell (see :mod:`lipnb.repro.pipeline`). Bad parameter values and a
-``--resume`` whose parameters differ from the run it continues are refused before any work.
+place and is reported with its cell (see :mod:`lipnb.repro.pipeline`). Bad parameter values (type
+and range of each ``-p``), a results folder inside a data folder, and a ``--resume`` whose
+parameters differ from the run it continues are refused before any work; one run at a time
+writes ``RESULTS_DIR/<profile>`` (a lock file ``<profile>.lock`` beside it).
 """
 
 from __future__ import annotations
@@ -37,22 +39,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' cell outputs")
 
 
+def check_parameters(profile: str, overrides: dict, values: bool = True) -> dict:
+    """The notebook parameters of ``profile`` with ``-p`` ``overrides``; unless ``values`` is false (the
+    runner checks them itself), every value checked for type and range before any work (one
+    ``error:`` line per bad value)."""
+    from lipnb.errors import fail, raise_all
+    from lipnb.profiles import notebook_parameter_problems, notebook_parameters
+
+    if "out_dir" in overrides:
+        fail("-p out_dir: set by the command itself (RESULTS_DIR/<profile>); choose the folder with --results-dir")
+    try:
+        params = notebook_parameters(profile, **overrides)
+    except KeyError as e:
+        fail(e.args[0])
+    if values:
+        raise_all(notebook_parameter_problems(params, overrides))
+    return params
+
+
+def data_inputs(params: dict) -> dict:
+    """The data folders the notebooks read, for :func:`lipnb.cli.safety.check_out_apart`."""
+    from lipnb.cli.safety import data_folders
+    from lipnb.profiles import NOTEBOOK_DATA
+
+    inputs = {}
+    for key in NOTEBOOK_DATA:
+        inputs.update(data_folders(f"-p {key}", params.get(key)))
+    return inputs
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from lipnb.cli.safety import check_out_apart, out_lock
     from lipnb.repro.pipeline import NotebookFailed, run_pipeline
 
     if args.log_output:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        out = run_pipeline(args.profile, args.results_dir, parse_overrides(args.parameter),
-                           log=lambda message: print(message, flush=True), log_output=args.log_output, resume=args.resume)
-    except KeyError as e:
-        print(f"error: {e.args[0]}", file=sys.stderr)
-        return 2
-    except NotebookFailed as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    overrides = parse_overrides(args.parameter)
+    params = check_parameters(args.profile, overrides, values=False)  # run_pipeline checks every value first
+    final = check_out_apart(Path(args.results_dir) / args.profile, data_inputs(params), flag="--results-dir")
+    with out_lock(final, flag="--results-dir"):
+        try:
+            out = run_pipeline(args.profile, args.results_dir, overrides,
+                               log=lambda message: print(message, flush=True), log_output=args.log_output,
+                               resume=args.resume)
+        except KeyError as e:
+            print(f"error: {e.args[0]}", file=sys.stderr)
+            return 2
+        except NotebookFailed as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     for name in ("table1", "table2", "table3"):
         print("\n" + Path(out, f"{name}.md").read_text())
     print(f"results: {out} (manifest: {Path(out, 'manifest.json')})")

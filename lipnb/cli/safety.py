@@ -104,6 +104,27 @@ def check_out_apart(out: str | os.PathLike, inputs: dict, flag: str = "--out", c
     return out_r
 
 
+def data_folders(option: str, value) -> dict:
+    """``{label: folder}`` of a data value (``procedural``, ``coco_tiny``, ``davis2016``, a path, or
+    several joined with ``+``): the folders it reads, for :func:`check_out_apart`."""
+    from lipnb import paths
+
+    folders = {}
+    for name in str(value).split("+") if isinstance(value, str) and value else []:
+        if name == "procedural":
+            from lipnb.data.procedural import DEFAULT_CACHE
+
+            folders[f"{option} procedural"] = DEFAULT_CACHE if DEFAULT_CACHE.exists() else None
+        elif name in ("coco_tiny", "davis2016"):
+            root = paths.coco_root() if name == "coco_tiny" else paths.davis2016_root()
+            folders[f"{option} {name}"] = root if root.exists() else None
+        else:
+            path = Path(name).expanduser()
+            path = path if path.exists() else paths.REPO_ROOT / path
+            folders[f"{option} {name}" if "+" in value else option] = path if path.exists() else None
+    return folders
+
+
 def check_out_free(out: str | os.PathLike, overwrite: bool, flag: str = "--out", resume_hint: str = "") -> None:
     """Refuse an ``out`` that is a file, or a non-empty folder unless ``overwrite``."""
     out = Path(out)

@@ -7,16 +7,18 @@ Frames are the folder's ``.jpg`` / ``.jpeg`` / ``.png`` files in natural name or
 1.jpg, ..., 10.jpg``; ambiguous names, pipes and devices are refused: :mod:`lipnb.data.files`).
 The first mask is read by the one mask policy of :mod:`lipnb.data.masks`: indexed (palette index
 = object id, 255 void) or grayscale (0 and one level = one object; anti-aliased edges snapped with
-a warning; more grey levels refused unless ``--grey-levels objects|ids`` says how to read them). Writes ``OUT/<frame name>.png`` (DAVIS indexed PNGs at the first mask's
-resolution) and ``OUT/timing.json``.
+a warning; more grey levels refused unless ``--grey-levels objects|ids`` says how to read them).
+Writes ``OUT/<frame name>.png`` (DAVIS indexed PNGs at the first mask's resolution) and
+``OUT/timing.json``.
 
 Before any work: ``--out`` may not be, contain or lie inside the frames folder, the first mask or
 the checkpoint (paths resolved, symbolic links followed); one run at a time holds ``--out`` (a lock
-file ``OUT.lock`` beside it); a non-empty ``--out`` is replaced only with ``--overwrite``; all frames must have one size and the
-first mask their aspect ratio. Masks are written to a staging folder swapped in at the end; a
-failed or interrupted run (Ctrl-C: exit 130, SIGTERM: 143) leaves ``OUT.partial/`` marked
-``FAILED.txt`` and the earlier ``OUT`` untouched; a run killed with ``kill -9`` leaves a hidden
-``.OUT.staging-PID``, which the next run into ``OUT`` turns into ``OUT.partial`` and names.
+file ``OUT.lock`` beside it); a non-empty ``--out`` is replaced only with ``--overwrite``; all
+frames must have one size and the first mask their aspect ratio. Masks are written to a staging
+folder swapped in at the end; a failed or interrupted run (Ctrl-C: exit 130, SIGTERM: 143) leaves
+``OUT.partial/`` marked ``FAILED.txt`` and the earlier ``OUT`` untouched; a run killed with ``kill
+-9`` leaves a hidden ``.OUT.staging-PID``, which the next run into ``OUT`` turns into
+``OUT.partial`` and names.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def read_first_mask(path: Path, grey_levels: str | None = None):
 
 
 def run(args) -> int:
-    from lipnb.data.davis import write_mask
+    from lipnb.data.davis import DavisFormatError, write_mask
     from lipnb.data.files import read_rgb
     from lipnb.online.inference import object_ids_of, segment_sequence, write_timing
 
@@ -111,22 +113,26 @@ def run(args) -> int:
     check_threads(args)
     cfg = online_config(args)  # every --set value checked before any work
     frames_dir, mask_path = Path(args.frames), Path(args.first_mask)
-    frames = list_frames(frames_dir, mask_path if mask_path.is_file() else None)
-    first_mask = read_first_mask(mask_path, args.grey_levels)
-    out = check_out_apart(args.out, {"--frames": frames_dir, "--first-mask": mask_path,
-                                     "--checkpoint": args.checkpoint})
-    try:
+    try:  # bad frames or first mask: one line naming the file, exit 2, before any work
+        frames = list_frames(frames_dir, mask_path if mask_path.is_file() else None)
+        first_mask = read_first_mask(mask_path, args.grey_levels)
+        out = check_out_apart(args.out, {"--frames": frames_dir, "--first-mask": mask_path,
+                                         "--checkpoint": args.checkpoint})
         object_ids_of(first_mask, f"first mask {args.first_mask}")
-    except ValueError as e:
+        check_same_aspect(f"first mask {mask_path}", first_mask.shape, f"the frames ({frames[0]})",
+                          frame_size(frames))
+    except (DavisFormatError, ValueError) as e:
         fail(str(e))
-    check_same_aspect(f"first mask {mask_path}", first_mask.shape, f"the frames ({frames[0]})", frame_size(frames))
     with out_lock(out):
         recover_stagings(out)
         check_out_free(out, args.overwrite)
         model = build_model(args)
 
         def read_frame(i: int):
-            return read_rgb(frames[i], "frame")
+            try:
+                return read_rgb(frames[i], "frame")
+            except DavisFormatError as e:  # truncated, corrupt, replaced meanwhile ...
+                fail(str(e))
 
         with StagedFolder(out) as stage:
             result = segment_sequence(model, read_frame, len(frames), first_mask,

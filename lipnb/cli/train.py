@@ -13,8 +13,10 @@ model field with ``--model-set key=value`` (values parsed as JSON when they pars
 
 A folder that already holds a run (``last.pt``, logs) is continued only with ``--resume`` and
 replaced only with ``--overwrite``; ``--resume`` without ``last.pt`` is an error, and so is an
-``--out`` that is, contains or lies inside ``--data`` or holds ``--init``. Counts are checked
-before any work, one message per bad value.
+``--out`` that is, contains or lies inside ``--data`` or holds ``--init`` (paths resolved, links
+followed). One run at a time trains into ``--out`` (a lock file ``OUT.lock`` beside it). Every
+value given (flags, ``--set``, ``--model-set``) is checked for type and range before any work,
+one message per bad value.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from lipnb.profiles import PROFILES
 import json
 from lipnb.profiles import train_config
+from lipnb.errors import UserError
 
 FLAGS = {  # option -> TrainConfig field
     "data": "data", "init": "init", "max_iters": "max_iters", "batch_size": "batch_size",
@@ -81,49 +84,69 @@ def _parse_pairs(pairs: list[str]) -> dict:
 
 
 def config_from_args(args):
+    """The TrainConfig of the profile, the flags and ``--set`` / ``--model-set``: every value given
+    checked for type and range first, one ``error:`` line per bad value."""
+    from lipnb.cli.values import TRAIN, field_specs, parse_pairs, problem
+    from lipnb.errors import raise_all
+    from lipnb.model.config import LIPConfig
     from lipnb.train.config import TrainConfig
 
+    specs = field_specs(TrainConfig, TRAIN)
     overrides = {field: getattr(args, flag) for flag, field in FLAGS.items() if getattr(args, flag) is not None}
-    overrides.update(_parse_pairs(args.set))
+    problems = [problem(f"--{flag.replace('_', '-')} {getattr(args, flag)}", getattr(args, flag), specs[field])
+                for flag, field in FLAGS.items() if getattr(args, flag) is not None]
+    values, set_problems = parse_pairs(args.set, "--set", specs, "TrainConfig")
+    overrides.update(values)
+    problems += set_problems
     if args.model_set:
-        overrides["model_overrides"] = _parse_pairs(args.model_set)
+        model_values, model_problems = parse_pairs(args.model_set, "--model-set", field_specs(LIPConfig), "LIPConfig")
+        overrides["model_overrides"] = model_values
+        problems += model_problems
+    if args.stop_at is not None:
+        problems.append(problem(f"--stop-at {args.stop_at}", args.stop_at, ("int", 0)))
+    if args.threads is not None:
+        problems.append(problem(f"--threads {args.threads}", args.threads, ("int", 1)))
+    raise_all(problems)
     if args.full_bptt:
         overrides.update(bptt_cut=None, checkpoint_activations=True)
     try:
         return train_config(args.profile, args.stage, **overrides)
-    except TypeError as e:  # an unknown --set key
+    except (TypeError, ValueError) as e:
         from lipnb.errors import fail
 
         fail(f"--set: {e}; see lipnb.train.TrainConfig for the fields")
 
 
 def check_values(args, cfg) -> None:
-    """Counts, the learning rate and the input paths; one message per bad value."""
+    """Counts, the learning rate and the input paths of the whole config (the profile's values
+    too); one message per bad value."""
     from lipnb.errors import count_problem, positive_problem, raise_all
 
     flag = {v: k.replace("_", "-") for k, v in FLAGS.items()}
     label = lambda field: f"--{flag[field]}" if field in flag and getattr(args, flag[field].replace("-", "_"), None) is not None else f"--set {field}"  # noqa: E501,E731
     problems = [count_problem(label(k), getattr(cfg, k), m) for k, m in COUNTS.items() if hasattr(cfg, k)]
     problems.append(positive_problem(label("lr"), cfg.lr))
-    if args.stop_at is not None:
-        problems.append(count_problem("--stop-at", args.stop_at, 0))
-    if args.threads is not None:
-        problems.append(count_problem("--threads", args.threads, 1))
     if cfg.init and not Path(cfg.init).is_file():
         problems.append(f"--init {cfg.init}: checkpoint not found; give a last.pt written by 'lipnb train'")
     raise_all([p for p in problems if p])
 
 
-def check_out(args, cfg) -> None:
-    """Inputs are never written; a run already in --out is continued or replaced only on request."""
-    from lipnb.errors import fail
+def check_out(args, cfg) -> Path:
+    """Inputs are never written: ``--out`` may not be, contain or lie inside ``--data`` or hold
+    ``--init`` (paths resolved, links inside them followed). Returns ``--out`` resolved."""
     from lipnb.cli.safety import check_out_apart
 
-    out = Path(args.out)
-    data = Path(cfg.data) if cfg.data and Path(cfg.data).exists() else None
-    check_out_apart(out, {"--data": data, "--init": cfg.init or None})
+    from lipnb.cli.safety import data_folders
+
+    return check_out_apart(args.out, {**data_folders("--data", cfg.data), "--init": cfg.init or None})
+
+
+def check_run_folder(args, out: Path) -> None:
+    """Under the lock: a run already in --out is continued or replaced only on request."""
+    from lipnb.errors import fail
+
     if out.exists() and not out.is_dir():
-        fail(f"--out {out} is a file, not a folder; choose a folder")
+        fail(f"--out {args.out} is a file, not a folder; choose a folder")
     ckpt = out / "last.pt"
     if args.resume:
         if not ckpt.is_file():
@@ -144,17 +167,40 @@ def check_out(args, cfg) -> None:
         print(f"[lipnb train] removed {tmp}, an unfinished checkpoint write (last.pt is intact)")
 
 
+def _main_process() -> bool:
+    """False in the other processes of a ``torchrun`` job (only the first one locks ``--out``)."""
+    import os
+
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
 def run(args) -> int:
+    import contextlib
+
     import torch
 
+    from lipnb.cli.safety import out_lock
     from lipnb.train.loop import train
 
     cfg = config_from_args(args)
     check_values(args, cfg)
-    check_out(args, cfg)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    summary = train(cfg, args.out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress)
+    out = check_out(args, cfg)
+    with out_lock(out) if _main_process() else contextlib.nullcontext(out):
+        check_run_folder(args, out)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        try:
+            summary = train(cfg, out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress)
+        except RuntimeError as error:  # weights of another profile or architecture: say which
+            if "Error(s) in loading state_dict" not in str(error) or not args.resume:
+                raise
+            from lipnb.train.checkpoint import mismatch_message
+
+            raise UserError(mismatch_message(out / "last.pt", cfg.profile_name, cfg.model)) from error
+        except ValueError as error:  # --init of another profile (lipnb.train.build): its one line, as is
+            if "is a checkpoint of" not in str(error):
+                raise
+            raise UserError(str(error)) from error
     if summary.get("first_loss") is not None:
         print(f"[lipnb train] {summary['steps_run']} steps in {summary['wall_s']:.1f}s; "
               f"loss {summary['first_loss']:.4f} -> {summary['last_loss']:.4f}; {args.out}")

@@ -46,7 +46,8 @@ TRAIN = {  # TrainConfig field -> spec
     "micro_batch": ("int", 1), "lr": POSITIVE, "momentum": UNIT, "weight_decay": NONNEGATIVE, "max_iters": ("int", 1),
     "milestones": ("ints", 0, False), "gamma": POSITIVE, "warmup_iters": ("int", 0),
     "warmup_factor": ("real", 0, 1, True), "grad_clip": ("optional", POSITIVE), "seed": ("int", 0),
-    "device": ("str", None), "amp": ("str", ("none", "bf16", "fp16")), "log_every": ("int", 1), "ckpt_every": ("int", 1),
+    "device": ("str", None), "amp": ("str", ("none", "bf16", "fp16")), "log_every": ("int", 1),
+    "ckpt_every": ("int", 1),
 }
 
 
@@ -60,8 +61,8 @@ def spec_from_default(default) -> tuple:
         return ("real", None, None, False)
     if isinstance(default, str):
         return ("str", None)
-    if isinstance(default, (tuple, list)):
-        return ("reals",) if all(isinstance(v, numbers.Real) for v in default) else ("any",)
+    if isinstance(default, (tuple, list)):  # numbers stay numbers; an empty default says nothing
+        return ("reals",) if default and all(_number(v) for v in default) else ("any",)
     return ("any",)
 
 
@@ -119,7 +120,8 @@ def problem(shown: str, value, spec: tuple) -> str | None:
         _, low, nonempty = spec
         good = (isinstance(value, (list, tuple)) and (value or not nonempty)
                 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low for v in value))
-        return None if good else f"{shown}: must be a {'non-empty ' if nonempty else ''}list of integers >= {low}, e.g. [{max(low, 1) * 100}]"
+        example = f"[{max(low, 1) * 100}]"
+        return None if good else f"{shown}: must be a {'non-empty ' * bool(nonempty)}list of integers >= {low}, e.g. {example}"
     if kind == "reals":
         good = isinstance(value, (list, tuple)) and all(_number(v) and math.isfinite(v) for v in value)
         return None if good else f"{shown}: must be a list of finite numbers, e.g. [0.5, 1.0]"
@@ -152,8 +154,9 @@ def parse_pairs(pairs: list[str], option: str, specs: dict, what: str) -> tuple[
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        if _wants_text(specs[key]) and not isinstance(value, str) and not (value is None and specs[key][0] == "optional"):
-            value = raw  # davis_year=2016 is the text "2016"
+        null_ok = value is None and specs[key][0] == "optional"
+        if _wants_text(specs[key]) and not isinstance(value, str) and not null_ok:
+            value = raw  # a text field keeps the text as typed: davis_year=2016 is "2016"
         values[key] = value
         problems.append(problem(f"{option} {key}={raw}", value, specs[key]))
     return values, [p for p in problems if p]

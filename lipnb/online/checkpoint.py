@@ -45,7 +45,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LIP:
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the stored config: {e}") from e
+        problems = [line.strip() for line in str(e).splitlines()[1:] if line.strip()]
+        first = (problems[0][:160] + ("..." if len(problems[0]) > 160 else "")) if problems else "no details"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        profile = (ckpt.get("config") or {}).get("profile_name") if isinstance(ckpt.get("config"), dict) else None
+        raise CheckpointError(f"{path}: its weights do not fit its own stored model config"
+                              f"{f' (profile {profile!r})' if profile else ''}: {first}{more}; the file was changed "
+                              "or written by another version: use a last.pt written by 'lipnb train'") from e
     return model.to(device).eval()
 
 

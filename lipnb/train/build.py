@@ -67,14 +67,50 @@ def build_data(cfg: TrainConfig) -> StageData:
         ds = parts[0] if len(parts) == 1 else CocoMixture(parts, names)
         return StageData(SampleStream(ds, cfg.seed), collate_images, ds.num_classes,
                          {"categories": ds.category_names}, roots[0] if len(roots) == 1 else " + ".join(map(str, roots)))
+    if cfg.clip_sources:
+        return _mixed_clip_data(cfg)
     root = resolve_data_root(cfg)
-    from lipnb.data.davis import DavisDataset
-
-    davis = DavisDataset(root, year=cfg.davis_year, split=cfg.davis_split, resolution=cfg.davis_resolution)
-    clips = DavisClips(davis, cfg.clip_length + cfg.clip_warmup, cfg.clip_stride, cfg.reverse_clips, cfg.scales, cfg.max_size,
-                       cfg.flip, cfg.box_expand)
+    clips = _davis_clips(cfg, root)
     return StageData(SampleStream(clips, cfg.seed), collate_clips, clips.num_ids,
                      {"ids": [[s, o] for s, o in clips.ids]}, root)
+
+
+def _davis_clips(cfg: TrainConfig, root: Path, year: str | None = None, split: str | None = None) -> DavisClips:
+    from lipnb.data.davis import DavisDataset
+
+    davis = DavisDataset(root, year=year or cfg.davis_year, split=split or cfg.davis_split,
+                         resolution=cfg.davis_resolution)
+    span = cfg.clip_warmup_range
+    length = cfg.clip_length + (0 if span else cfg.clip_warmup)  # a drawn warm-up comes from before the clip
+    return DavisClips(davis, length, cfg.clip_stride, cfg.reverse_clips, cfg.scales, cfg.max_size,
+                      cfg.flip, cfg.box_expand, warmup_range=span)
+
+
+def memory_videos_root(cfg: TrainConfig) -> Path:
+    """The ``"memory"`` clip source: ``cfg.memory_videos`` procedural memory videos (train split,
+    DAVIS 2017 layout) drawn with ``cfg.memory_seed``, generated on first use."""
+    from lipnb.data.procedural import ProceduralSpec, ensure_procedural
+
+    spec = ProceduralSpec(seed=cfg.memory_seed, coco_train=1, coco_val=1, davis_train=cfg.memory_videos, davis_val=0)
+    return ensure_procedural(spec).davis
+
+
+def _mixed_clip_data(cfg: TrainConfig) -> StageData:
+    """``cfg.data`` and ``cfg.clip_sources`` as one :class:`MixedClips` set."""
+    from lipnb.data.clips import MixedClips
+
+    parts, roots = [], []
+    for name in (cfg.data, *cfg.clip_sources):
+        if name == "memory":
+            root = memory_videos_root(cfg)
+            parts.append(_davis_clips(cfg, root, year="2017", split="train"))
+        else:
+            root = resolve_data_root(dataclasses.replace(cfg, data=name))
+            parts.append(_davis_clips(cfg, root))
+        roots.append(root)
+    clips = MixedClips(parts, [cfg.data, *cfg.clip_sources], cfg.clip_source_weights or None)
+    return StageData(SampleStream(clips, cfg.seed), collate_clips, clips.num_ids,
+                     {"ids": [[s, o] for s, o in clips.ids]}, " + ".join(map(str, roots)))
 
 
 def model_config(cfg: TrainConfig, num_ids: int):
@@ -104,7 +140,9 @@ def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            raise ValueError(f"{cfg.init} does not fit the {cfg.profile_name!r} model: {e}") from e
+            from lipnb.train.checkpoint import mismatch_message
+
+            raise ValueError(mismatch_message(cfg.init, cfg.profile_name, model.cfg.to_dict(), ckpt)) from e
         if init_ids != num_ids or cfg.stage == "finetune":
             reset_id_head(model, num_ids)
             model.cfg.num_ids = num_ids
@@ -120,8 +158,38 @@ def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
 
 
 def build_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
+    if cfg.grouped_parameters:
+        return torch.optim.SGD(parameter_groups(cfg, model), lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def parameter_groups(cfg: TrainConfig, model) -> list[dict]:
+    """The trainable parameters in Detectron's groups: GroupNorm weights and biases (decay
+    ``weight_decay_norm``), other biases (decay ``weight_decay_bias``, lr x ``bias_lr_factor``),
+    the rest (``weight_decay``); each also x ``memory_lr_factor`` inside ``model.memory``.
+    ``None`` decays mean ``cfg.weight_decay``. Each group says its ``name``; empty ones are left out."""
+    memory = {id(p) for p in model.memory.parameters()} if getattr(model, "memory", None) is not None else set()
+    norm = {id(p) for m in model.modules() if isinstance(m, torch.nn.GroupNorm) for p in m.parameters(recurse=False)}
+    decay_norm = cfg.weight_decay if cfg.weight_decay_norm is None else cfg.weight_decay_norm
+    decay_bias = cfg.weight_decay if cfg.weight_decay_bias is None else cfg.weight_decay_bias
+    groups: dict = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if id(p) in norm:
+            kind, decay, lr = "norm", decay_norm, cfg.lr
+        elif name.endswith("bias"):
+            kind, decay, lr = "bias", decay_bias, cfg.lr * cfg.bias_lr_factor
+        else:
+            kind, decay, lr = "weight", cfg.weight_decay, cfg.lr
+        if id(p) in memory:
+            kind, lr = f"memory {kind}", lr * cfg.memory_lr_factor
+        group = groups.setdefault(kind, {"name": kind, "params": [], "lr": lr, "weight_decay": decay})
+        group["params"].append(p)
+    order = ("weight", "bias", "norm", "memory weight", "memory bias", "memory norm")
+    return [groups[k] for k in order if k in groups]
 
 
 class WarmupMultiStep:

@@ -87,3 +87,39 @@ def model_state(path: str | Path) -> tuple[dict, dict]:
     if "model" not in ckpt:
         raise ValueError(f"{path} holds no 'model' entry (keys: {sorted(ckpt)})")
     return ckpt["model"], ckpt
+
+
+# LIPConfig fields that decide the shapes of the weights: where a checkpoint and a model differ
+SHAPE_FIELDS = ("backbone", "depth", "width", "gn_groups", "fpn_channels", "use_memory", "hidden_channels",
+                "gru_kernel", "path_augmentation", "anchor_sizes", "aspect_ratios", "box_roi_size", "mask_roi_size", "box_head_convs",
+                "box_head_channels", "representation_size", "mask_head_convs", "mask_head_channels", "shortcut",
+                "class_specific", "num_ids")
+
+
+def describe_model(mc: dict) -> str:
+    """``ResNet-18 x0.25, FPN 64, memory 64`` from a LIPConfig dict."""
+    backbone = mc.get("backbone", "resnet")
+    trunk = f"ResNet-{mc.get('depth')} x{mc.get('width')}" if backbone == "resnet" else str(backbone)
+    memory = mc.get("hidden_channels") if mc.get("use_memory", True) else "none"
+    return f"{trunk}, FPN {mc.get('fpn_channels')}, memory {memory}"
+
+
+def mismatch_message(path: str | Path, profile: str, model_cfg: dict, ckpt: dict | None = None) -> str:
+    """One line: the checkpoint ``path`` (of which profile and architecture) does not fit the model of
+    ``profile`` (``model_cfg``, a LIPConfig dict) it was loaded into, and the fields that differ."""
+    if ckpt is None:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # the configs only
+        except Exception:  # noqa: BLE001 - a message without the checkpoint's side
+            ckpt = {}
+    theirs = (ckpt.get("config") or {}).get("profile_name") if isinstance(ckpt.get("config"), dict) else None
+    mc = next((ckpt[k] for k in ("model_config", "config") if isinstance(ckpt.get(k), dict) and "depth" in ckpt[k]), {})
+    norm = lambda v: list(v) if isinstance(v, (tuple, list)) else v  # noqa: E731
+    differ = [k for k in SHAPE_FIELDS if k in mc and k in model_cfg and norm(mc[k]) != norm(model_cfg[k])]
+    shown = ", ".join(f"{k} {norm(mc[k])} vs {norm(model_cfg[k])}" for k in differ[:4])
+    shown += ", ..." if len(differ) > 4 else ""
+    origin = f"profile {theirs!r}" if theirs else "an unknown profile"
+    return (f"{path} is a checkpoint of {origin} ({describe_model(mc) if mc else 'no model_config stored'}); it does "
+            f"not fit the {profile!r} model it was loaded into ({describe_model(model_cfg)})"
+            + (f": {shown}" if shown else "") + f"; give a checkpoint trained with the {profile!r} profile"
+            + (f", or --profile {theirs}" if theirs and theirs != profile else ""))

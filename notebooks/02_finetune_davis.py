@@ -207,6 +207,8 @@ figures.save(fig, run.figures / "loss_curves.png")
 # %%
 import json
 
+import pandas as pd
+
 from lipnb.online import load_model
 from lipnb.lab import memory_stats
 

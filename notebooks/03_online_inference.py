@@ -96,29 +96,50 @@ online = stages.online_config(run)
 # > each foreground instance to be fine-tuned uniquely." (Fig. 5)
 #
 # Offline, the box predictor has two slots (background, foreground: 4 deltas each) and the mask
-# predictor one channel. `make_class_specific` copies the foreground slot once per object of the
-# sequence (here 2), after `reset_id_head` has put a fresh last layer over background + 2 ids.
-# Right after the copy every id predicts exactly what the agnostic head predicted; online
-# fine-tuning then moves each copy on its own. Shown on this run's offline model (notebook 02),
-# one frame of the first Table 2 sequence, its first 16 proposals.
+# predictor one channel. `make_class_specific` (`lipnb/model/class_specific.py`) copies the
+# foreground slot once per object of the sequence (here 2), after `reset_id_head` has put a fresh
+# last layer over background + 2 ids. Right after the copy every id predicts exactly what the
+# agnostic head predicted; online fine-tuning then moves each copy on its own. Shown on a copy of
+# this run's offline model (notebook 02), one frame of the first Table 2 sequence, its first 16
+# proposals.
 
 # %%
+import copy
+
+import numpy as np
+import pandas as pd
 import torch
 
+from lipnb.model import make_class_specific, reset_id_head
 from lipnb.online.inference import to_image
-from lipnb.report import teach
 
 offline = stages.load_offline_model(run)
 example = stages.eval_set(run, "table2")
 seq = example.inferred[example.sequences[0]]
-frame0 = to_image(seq.read_frame(0), next(offline.parameters()).device)
-before, after, shapes, d_box, d_mask = teach.class_specific_check(offline, frame0, num_objects=2)
+m = copy.deepcopy(offline).eval()
+rh = m.roi_heads
+with torch.random.fork_rng(devices=[]), torch.no_grad():  # new layers draw their initial weights
+    reset_id_head(m, 2, generator=torch.Generator().manual_seed(0))
+    ff = m.features([to_image(seq.read_frame(0), next(m.parameters()).device)])
+    boxes = [m.rpn(ff.images, ff.features)[0][0][:16]]  # the first 16 proposals
+    rep, roi = rh.box_features(ff.features, boxes, ff.image_sizes)
+
+    def outputs():  # the last box / mask layers and what they predict for every id on the proposals
+        return {"bbox_pred": rh.box_predictor.bbox_pred.weight.cpu().clone(),
+                "mask_fcn_logits": rh.mask_predictor.mask_fcn_logits.weight[:, :, 0, 0].cpu().clone(),
+                "deltas": rh.box_deltas(rep, roi), "masks": rh.mask_logits(ff.features, boxes, ff.image_sizes)}
+
+    before = outputs()
+    make_class_specific(m)
+    after = outputs()
+d_box, d_mask = (float((after[k] - before[k]).abs().max()) for k in ("deltas", "masks"))
 print(f"max |change| after the copy: box deltas {d_box:.1e}, mask logits {d_mask:.1e}")
 assert d_box < 1e-5 and d_mask < 1e-5
-shapes
+pd.DataFrame({"class-agnostic (offline)": {k: tuple(before[k].shape) for k in ("bbox_pred", "mask_fcn_logits")},
+              "class-specific, 2 objects": {k: tuple(after[k].shape) for k in ("bbox_pred", "mask_fcn_logits")}})
 
 # %%
-fig = teach.plot_class_specific(before, after)
+fig = figures.plot_class_specific(before["bbox_pred"], after["bbox_pred"])
 
 # %% [markdown]
 # ## The two constraints on one frame (§3.3, §5.1)
@@ -129,21 +150,56 @@ fig = teach.plot_class_specific(before, after)
 #
 # With the paper's numbers: *one maximum* looks at up to 10 detections per id with id score
 # > 0.2 and keeps the best; *location continuity* drops a candidate whose box overlaps the id's
-# previous box (kept with score > 0.4) by IoU < 0.3. Here a copy of the offline model is fine-tuned
-# on frame 0 of the sequence (the online settings above, at most 20 iterations for this
-# illustration), then frame 1 is detected. Each panel is one id: thin boxes are its candidates,
-# dotted white its box in frame 0, dashed red candidates removed by continuity, the thick box
-# the one kept. The code is `lipnb.online.constraints`:
+# previous box (kept with score > 0.4) by IoU < 0.3. The code is `lipnb.online.constraints`:
+# `candidates_for_id` below, per id; `select_instances` then keeps, best score first, one
+# detection per id and one id per detection.
 
 # %%
 import inspect
-from dataclasses import replace
 
-from lipnb.online import constraints
+from lipnb.online.constraints import candidates_for_id
 
-print(inspect.getsource(constraints.candidates_for_id))
-ex = teach.constraints_example(offline, seq, replace(online, max_iters=min(online.max_iters, 50)), frame=1)
-fig = teach.plot_constraints(ex, "frame 1: candidates, continuity, one maximum")
+print(inspect.getsource(candidates_for_id))
+
+# %% [markdown]
+# `segment_sequence`, the online inference the batch stage runs, on frames 0 and 1 of the sequence
+# (the online settings above, at most 50 fine-tuning iterations for this illustration, no
+# refresh): it fine-tunes a copy of the offline model on frame 0, carries the memory to frame 1 and
+# detects there; its `on_frame` hook hands over the fine-tuned copy and frame 1's detections. The
+# constraints are then applied here, step by step, with frame 0's given boxes as the previous
+# frame. Each panel is one id: thin boxes are its candidates, dotted white its box in frame 0,
+# dashed red candidates removed by continuity, the thick box the one kept.
+
+# %%
+from PIL import Image
+
+from lipnb.data.davis import resize_mask
+from lipnb.model import LIP
+from lipnb.online import Kept, first_frame_targets, segment_sequence, select_instances
+
+shown = {}
+illustration = online.replace(max_iters=min(online.max_iters, 50), refresh=False)
+segment_sequence(offline, seq.read_frame, 2, seq.first_mask(), lambda i, ids: None, illustration, seq.name,
+                 progress=False, on_frame=lambda i, model, det, tracked: shown.update(model=model, det=det, ids=tracked))
+model, det = shown["model"], shown["det"]
+labels = list(range(1, len(shown["ids"]) + 1))  # network label k is object shown["ids"][k - 1]
+first = first_frame_targets(resize_mask(seq.first_mask(), seq.read_frame(0).shape[:2]), shown["ids"],
+                            illustration.box_expand)["boxes"]
+previous = {k: Kept(-1, 1.0, tuple(b)) for k, b in zip(labels, LIP.to_feature_boxes([first], det.ff)[0].tolist())}
+args = {k: getattr(illustration, k) for k in ("min_score", "top_k", "continuity_score", "continuity_iou")}
+
+
+def constrain(previous):  # location continuity per id, then one maximum over the ids
+    allowed = {k: candidates_for_id(det.boxes, det.id_scores[:, k], previous.get(k), **args) for k in labels}
+    return allowed, select_instances(det.boxes, det.id_scores, labels, previous, sources=det.sources, **args)
+
+
+candidates = {k: candidates_for_id(det.boxes, det.id_scores[:, k], None, **args) for k in labels}  # no continuity
+allowed, kept = constrain(previous)
+height, width = det.ff.image_sizes[0]  # the network's input size, where the boxes live
+picture = np.asarray(Image.fromarray(seq.read_frame(1)).resize((width, height), Image.BILINEAR))
+fig = figures.plot_constraints(picture, det.boxes.cpu(), candidates, allowed, previous, kept,
+                               "frame 1: candidates, continuity, one maximum")
 
 # %% [markdown]
 # If the first id had been seen at the mirrored position in the previous frame, continuity would
@@ -151,9 +207,13 @@ fig = teach.plot_constraints(ex, "frame 1: candidates, continuity, one maximum")
 # than jump across the image:
 
 # %%
-k = ex["labels"][0]
-moved = teach.with_previous(ex, {**ex["previous"], k: teach.moved_box(ex, k)})
-fig = teach.plot_constraints(moved, f"the same frame, id {k}'s previous box moved")
+k = labels[0]
+x1, y1, x2, y2 = previous[k].box
+dx, dy = width - (x1 + x2), height - (y1 + y2)  # mirrored through the frame's centre
+moved = {**previous, k: Kept(-1, 1.0, (x1 + dx, y1 + dy, x2 + dx, y2 + dy))}
+allowed_moved, kept_moved = constrain(moved)
+fig = figures.plot_constraints(picture, det.boxes.cpu(), candidates, allowed_moved, moved, kept_moved,
+                               f"the same frame, id {k}'s previous box moved")
 
 # %% [markdown]
 # ## The id-head refresh (§3.3)
@@ -163,15 +223,23 @@ fig = teach.plot_constraints(moved, f"the same frame, id {k}'s previous box move
 #
 # `IdHeadRefresher` trains only the id head's last layer, on the RoI features `detect` cached
 # for this frame (no backbone pass), with the kept detections whose id score exceeds 0.5 as
-# targets. The id scores of the kept detections before and after one refresh:
+# targets. The id scores of the kept detections, recomputed by the id head from that cache,
+# before and after one refresh:
 
 # %%
 from lipnb.online import IdHeadRefresher
 
-scores_before = teach.kept_id_scores(ex["model"], ex["det"], ex["kept"])
-with teach.private_rng():
-    refreshed = IdHeadRefresher(ex["model"], online)(ex["det"], ex["kept"])
-scores_after = teach.kept_id_scores(ex["model"], ex["det"], ex["kept"])
+
+@torch.no_grad()
+def id_scores(kept):  # the current id head on the cached RoI features of each kept detection
+    rows = {k: int(det.sources[v.index]) for k, v in kept.items()}
+    return {k: float(torch.softmax(model.roi_heads.id_head(det.rep[r:r + 1], det.roi[r:r + 1]), -1)[0, k])
+            for k, r in rows.items()}
+
+
+scores_before = id_scores(kept)
+refreshed = IdHeadRefresher(model, online)(det, kept)  # draws from its own seeded generator
+scores_after = id_scores(kept)
 print(f"refresh: {refreshed.iterations} iterations in {refreshed.seconds:.2f} s on {refreshed.targets} target id(s)")
 if not refreshed.targets:
     print("no kept detection scores above 0.5 on this frame: nothing to refresh (a barely trained model)")
@@ -196,14 +264,14 @@ recipes.table(run)
 # %% [markdown]
 # ## Table 1 data: the DAVIS 2016 protocol
 # `eval_set` names the data, the sequences and the prediction folder; `predict` runs
-# `lipnb.online.infer_davis` (one sequence after another, a fresh copy of the model each time)
-# and writes DAVIS-format PNGs; `evaluate` scores them with `lipnb.metrics` into
+# `lipnb.online.infer_davis` with the recipe chosen above (`recipes.chosen`: one sequence after
+# another, a fresh copy of the model each time) and writes DAVIS-format PNGs; `evaluate` scores them with `lipnb.metrics` into
 # `evaluations/table1.json`.
 
 # %%
 t1 = stages.eval_set(run, "table1")
 print(t1.label, t1.sequences)
-pred1 = stages.predict(run, t1)
+pred1 = stages.predict(run, t1, recipes.chosen(run))
 ev1 = stages.evaluate(run, t1, pred1, "table1")
 
 # %% [markdown]
@@ -225,11 +293,13 @@ iterations
 # Two rows that LIP has to beat, on exactly these sequences: copying the first mask to every frame,
 # and a model with no offline training at all: the frozen ImageNet features of EfficientNet-Lite0
 # (stride 4 to 32, upsampled and concatenated) and a 1x1 convolution fitted on frame 0's mask
-# (`lipnb/online/probe.py`), applied to every frame with no memory and no constraints.
+# (`lipnb/lab/probe.py`), applied to every frame with no memory and no constraints.
 
 # %%
-for method in stages.BASELINES:
-    stages.evaluate(run, t1, stages.baseline(run, t1, method), f"table1-{method}", method=method)
+from lipnb.lab.baselines import BASELINES, baseline
+
+for method in BASELINES:
+    stages.evaluate(run, t1, baseline(run, t1, method), f"table1-{method}", method=method)
 
 # %% [markdown]
 # ## Table 2 data: the DAVIS 2017 protocol
@@ -238,14 +308,13 @@ for method in stages.BASELINES:
 # %%
 t2 = stages.eval_set(run, "table2")
 print(t2.label, t2.sequences)
-pred2 = stages.predict(run, t2)
+pred2 = stages.predict(run, t2, recipes.chosen(run))
 ev2 = stages.evaluate(run, t2, pred2, "table2")
 
 # %% [markdown]
 # Per object (J and F Mean, in [0, 1]):
 
 # %%
-import pandas as pd
 pd.DataFrame(ev2["per_object"]).round(3)
 
 # %% [markdown]
@@ -273,8 +342,10 @@ figures.save(fig, run.figures / "fig1_examples.png")
 # Conv-GRU, so the offline model's gates are those of the online run.
 
 # %%
+from lipnb.lab import memory_stats
+
 model = stages.load_offline_model(run)
-gates = figures.gate_maps(model, seq2)
+gates = memory_stats.gate_maps(model, seq2)  # lipnb.online.inference.carried_features, the channel mean of z
 fig = figures.plot_gate_maps(seq2, gates)
 figures.save(fig, run.figures / "gates_update_z.png")
 

@@ -74,27 +74,33 @@ print(run.describe())
 
 # %% [markdown]
 # ## What the memory does, frame by frame (eq. 1a, 1d)
+# > "We first evaluate the static model by fixing input hidden states (h_{t−1}) to zeros for
+# > Conv-GRU module." (§5.3)
+#
 # The update gate z decides, per position and channel, how much of the hidden state is replaced:
 # h_t = (1 - z) ⊙ h_{t-1} + z ⊙ h̃_t. With the state carried, z can stay low where the past
 # already holds the object and rise where something changes (an object re-appearing, a new
 # colour). With the input state held at zero there is no past to keep, h_t = z ⊙ h̃_t, and z is
 # a per-frame feature gate. Below: notebook 02's model on the first frames of a Table 2
 # sequence, its mean z on P2 with the state carried and with it held at zero (the same weights;
-# the model fine-tuned with zero state comes next), beside the true masks.
+# the model fine-tuned with zero state comes next), beside the true masks. `gate_maps`
+# (`lipnb/lab/memory_stats.py`) plays the frames through the model with its state carried
+# (`lipnb.online.inference.carried_features`) and averages each frame's z over its channels;
+# `hold_hidden_at_zero()` is the static model's switch.
 
 # %%
 import copy
 
-from lipnb.report import teach
+from lipnb.lab.memory_stats import gate_maps
 
 t2 = stages.eval_set(run, "table2")
 seq = t2.scored[t2.sequences[0]]
 dynamic_model = stages.load_offline_model(run)
 zero_model = copy.deepcopy(dynamic_model).hold_hidden_at_zero()
 last = min(seq.num_frames - 1, 11)
-z_dynamic = figures.gate_maps(dynamic_model, seq, last=last)
-z_zero = figures.gate_maps(zero_model, seq, last=last)
-fig = teach.plot_gates_dynamic_vs_zero(seq, z_dynamic, z_zero)
+z_dynamic = gate_maps(dynamic_model, seq, last=last)  # per frame, the channel mean of z on P2
+z_zero = gate_maps(zero_model, seq, last=last)
+fig = figures.plot_gates_dynamic_vs_zero(seq, z_dynamic, z_zero)
 print("frame:                 ", "  ".join(f"{i:5d}" for i in range(last + 1)))
 print("mean z, dynamic memory:", "  ".join(f"{m.mean():.3f}" for m in z_dynamic))
 print("mean z, zero state:    ", "  ".join(f"{m.mean():.3f}" for m in z_zero))
@@ -125,7 +131,7 @@ recipes.table(run, zero_hidden=True)
 
 # %%
 t2 = stages.eval_set(run, "table2")
-pred_zero = stages.predict(run, t2, zero_hidden=True)
+pred_zero = stages.predict(run, t2, recipes.chosen(run, zero_hidden=True), zero_hidden=True)
 ev_zero = stages.evaluate(run, t2, pred_zero, "table3-zero", zero_hidden=True)
 ev_dynamic = stages.load_evaluation(run, "table2")
 
@@ -142,7 +148,7 @@ pd.DataFrame({"zero hidden state": ev_zero["global"], "dynamic memory": ev_dynam
 # %%
 t1 = stages.eval_set(run, "table1")
 if t1.key != t2.key:
-    pred_zero_1 = stages.predict(run, t1, zero_hidden=True)
+    pred_zero_1 = stages.predict(run, t1, recipes.chosen(run, zero_hidden=True), zero_hidden=True)
     ev_zero_1 = stages.evaluate(run, t1, pred_zero_1, "table3-zero-table1", zero_hidden=True)
 
 # %% [markdown]

@@ -12,8 +12,8 @@ import json
 import nbformat
 import pytest
 
+from lipnb.lab.baselines import BASELINES
 from lipnb.report import paper_numbers as P, tables
-from lipnb.repro import stages
 from lipnb.repro.pipeline import NOTEBOOKS, NOTEBOOKS_DIR, run_pipeline
 from lipnb.profiles import COMMON
 
@@ -66,6 +66,34 @@ def test_notebook_in_sync_with_its_jupytext_source(name):
     assert meta["jupytext"]["formats"] == "ipynb,py:percent"
     ids = [c.get("id") for c in committed.cells]
     assert all(ids) and len(set(ids)) == len(ids), f"{name}: cell ids missing or repeated"
+
+
+TEACHING = ("01_pretrain.py", "02_finetune_davis.py", "03_online_inference.py", "04_ablation_zero_hidden.py")
+SCREEN = 40  # lines: a teaching cell's computation fits on one screen
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_cells_show_their_code(name):
+    """The notebooks teach, then call (design.md §2): every code cell fits on a screen, no helper
+    module hides a teaching cell's computation (``lipnb.report.teach`` is gone), and the notebooks
+    that teach quote the paper above their teaching cells."""
+    import jupytext
+
+    nb = jupytext.read(NOTEBOOKS_DIR / name.replace(".ipynb", ".py"))
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    for source in code:
+        assert len(source.splitlines()) <= SCREEN, f"{name}: a code cell longer than a screen:\n{source[:200]}"
+        assert "teach" not in source, f"{name}: the teaching cells carry their computation themselves"
+    assert sum("getsource" in s for s in code) <= 1, f"{name}: show the code in the cell, not its source"
+    if name.replace(".ipynb", ".py") in TEACHING:
+        quotes = [c.source for c in nb.cells if c.cell_type == "markdown" and "\n> \"" in c.source]
+        assert quotes, f"{name}: its teaching cells quote the paper"
+
+
+def test_teaching_helpers_gone():
+    import importlib.util
+
+    assert importlib.util.find_spec("lipnb.report.teach") is None
 
 
 def test_no_notebook_generator_left():
@@ -130,7 +158,7 @@ def test_pipeline_smoke_outputs(smoke_run):
     assert json.loads((out / "evaluations" / "table1.json").read_text())["protocol"] == "DAVIS 2016"
     per_seq = _rows(out / "per_sequence.csv")
     assert {r["evaluation"] for r in per_seq} == {"table1", "table2", "table3-zero", "table3-alpha0.5"} | {
-        f"table1-{m}" for m in stages.BASELINES}
+        f"table1-{m}" for m in BASELINES}
     assert {r["memory"] for r in per_seq if r["evaluation"] == "table3-alpha0.5"} == {"dynamic x 0.5"}
     assert [float(r["J-Mean"]) for r in per_seq if r["evaluation"] == "table2"] == \
         [round(100 * o["J-Mean"], 1) for o in ev2["per_object"]]

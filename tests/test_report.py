@@ -129,3 +129,32 @@ def test_kernel_is_this_python():
     import sys
 
     assert pipeline.ensure_kernel() == sys.executable
+
+
+def test_teaching_figures():
+    """The drawings of the notebooks' teaching cells (lipnb.report.figures) take plain arrays."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from lipnb.online import Kept
+    from lipnb.report import figures
+
+    image = np.zeros((32, 48, 3), np.uint8)
+    grid = np.zeros((2, 3, 5, 4))
+    grid[..., 2:] = 8.0
+    boxes = np.array([[1, 1, 10, 10], [20, 5, 40, 30]], float)
+    reach = pd.DataFrame(np.tril(np.ones((8, 8))), index=[f"L_{t}" for t in range(8)],
+                         columns=[f"H_{s}" for s in range(8)])
+    seen = [figures.plot_frames([image, np.ones((3, 16, 16))], ["a", "b"]),
+            figures.plot_anchors(image, grid, (0.2, 0.5, 1, 2, 5), 16, "P4"),
+            figures.plot_reach(reach, 4), figures.plot_reach(reach, None),
+            figures.plot_class_specific(np.ones((8, 70)), np.ones((12, 70))),
+            figures.plot_constraints(image, boxes, {1: [0, 1], 2: []}, {1: [1], 2: []},
+                                     {1: Kept(-1, 1.0, (20.0, 5.0, 40.0, 30.0))}, {1: Kept(1, 0.9, tuple(boxes[1]))})]
+    for fig in seen:
+        assert fig.axes
+        plt.close(fig)

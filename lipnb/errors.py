@@ -7,6 +7,7 @@ Messages never pass on torch's advice to load with ``weights_only=False``.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 
@@ -60,8 +61,9 @@ def count_problem(label: str, value, minimum: int) -> str | None:
 
 
 def positive_problem(label: str, value) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        return f"{label} {value!r}: must be a number > 0"
+    """``None`` if ``value`` is a finite number > 0, else the message."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not value > 0:
+        return f"{label} {value!r}: must be a finite number > 0"
     return None
 
 

@@ -304,7 +304,8 @@ def data_path_problem(label: str, value) -> str | None:
 
 def notebook_parameter_problems(params: dict, given: dict | None = None) -> list[str]:
     """Every bad value of a reproduction's notebook parameters (``given``: the ``-p`` overrides,
-    for the labels)."""
+    for the labels): counts are integers >= their minimum, ``online_lr`` a finite number > 0, text
+    parameters text, data parameters a keyword or an existing folder."""
     given = given or {}
     label = lambda key: f"-p {key}" if key in given else f"parameter {key}"  # noqa: E731
     problems = [count_problem(label(k), params[k], m) for k, m in NOTEBOOK_COUNTS.items() if k in params]
@@ -316,5 +317,7 @@ def notebook_parameter_problems(params: dict, given: dict | None = None) -> list
     if not isinstance(params.get("frames_resolution"), str) or not params.get("frames_resolution"):
         problems.append(f"{label('frames_resolution')} {params.get('frames_resolution')!r}: must be a folder "
                         "name such as 480p or 240p")
+    if "out_dir" in params and (not isinstance(params["out_dir"], str) or not params["out_dir"]):
+        problems.append(f"{label('out_dir')} {params['out_dir']!r}: must be a folder (text)")
     problems += [data_path_problem(label(k), params.get(k)) for k in NOTEBOOK_DATA]
     return [p for p in problems if p]

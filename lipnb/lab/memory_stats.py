@@ -109,6 +109,67 @@ def gate_selectivity(model, seq, last: int | None = None) -> list[dict]:
             for level, (total, count) in enumerate(sums)]
 
 
+@torch.no_grad()
+def gate_channel_selectivity(model, seq, last: int | None = None) -> list[dict]:
+    """Per level, the mean over channels of ``|mean z on the objects - mean z on the background|``
+    (frames 1..last, as :func:`gate_selectivity`). :func:`gate_selectivity` takes the channel mean
+    of z first, so channels that open on the object and channels that close there cancel; this
+    measure keeps them (0 only where no channel tells object from background)."""
+    import torch.nn.functional as F
+
+    sums = [[0.0, 0] for _ in model.memory.cells]
+    for i, ff in enumerate(carried_features(model, seq, last)):
+        if i == 0:
+            continue
+        mask = torch.from_numpy(seq.read_mask(i) > 0).float()[None, None]
+        for level, g in enumerate(ff.gates):
+            z = g["z"][0].cpu()  # [C, H_l, W_l]
+            m = F.interpolate(mask, size=z.shape[-2:], mode="nearest")[0, 0] > 0
+            if m.any() and (~m).any():
+                sums[level][0] += float((z[:, m].mean(1) - z[:, ~m].mean(1)).abs().mean())
+                sums[level][1] += 1
+    return [{"level": LEVEL_NAMES[level], "z_channel_abs_object_minus_background": total / max(count, 1)}
+            for level, (total, count) in enumerate(sums)]
+
+
+@torch.no_grad()
+def state_scale(model, seq, last: int | None = None, steady_from: int = STEADY_FROM) -> list[dict]:
+    """The scale the heads meet: per level, ``||N_t||`` with the state carried over ``||N_t||`` of
+    the same frame with a zero input state (frame by frame, mean over ``t >= steady_from``).
+    N (the path-augmented features) is what the RPN reads and what the RoI heads (the Fig. 4
+    shortcut included) pool from. 1: a carried state leaves the heads' inputs at the size
+    pre-training (zero state) gave them. Also the RoI-pool view: the ratio of the mean
+    absolute value inside the object masks (``object_ratio``)."""
+    import torch.nn.functional as F
+
+    model = model.eval()
+    device = next(model.parameters()).device
+    from lipnb.online.inference import to_image
+
+    n = seq.num_frames if last is None else min(seq.num_frames, last + 1)
+    ratios, obj = [], []
+    state = None
+    for i in range(n):
+        image = [to_image(seq.read_frame(i), device)]
+        ff = model.features(image, state)
+        zero = model.features(image, None)
+        state = ff.state
+        if i < steady_from:
+            continue
+        mask = torch.from_numpy(seq.read_mask(i) > 0).float()[None, None]
+        row, orow = [], []
+        for a, b in zip(ff.features.values(), zero.features.values()):
+            row.append(float(a.norm() / b.norm()))
+            m = F.interpolate(mask, size=a.shape[-2:], mode="nearest")[0, 0] > 0
+            orow.append(float(a[0][:, m].abs().mean() / b[0][:, m].abs().mean()) if m.any() else float("nan"))
+        ratios.append(row)
+        obj.append(orow)
+    ratios, obj = np.array(ratios), np.array(obj)
+    return [{"level": LEVEL_NAMES[level], "carried_over_zero": float(ratios[:, level].mean()) if len(ratios) else float("nan"),
+             "object_ratio": float(np.nanmean(obj[:, level])) if len(obj) else float("nan")}
+            for level in range(len(model.memory.cells))]
+
+
 def plot_memory_statistics(models: dict):
     """One line per model (``label -> (memory_statistics rows, weight_change rows)``) on four
     panels: z mean ± std, r mean ± std, the relative change of W_h, and ``||N_t|| / ||N_0||``."""

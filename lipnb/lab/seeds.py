@@ -38,14 +38,23 @@ TABLES = ("table2", "table1")  # whose videos the two models run on
 
 
 def run_seed(profile: str, seed: int, out: str, overrides: dict, tables=TABLES,
-             dial: bool = False) -> tuple[list[dict], list[dict]]:
+             dial: bool = False, finetune_settings: dict | None = None) -> tuple[list[dict], list[dict]]:
     """Train, run and score both models for one seed on the videos of ``tables`` (a set of videos
     shared by two tables runs once), then (``dial``) the memory dial on Table 2's videos. Returns
-    ``(one row per (videos, memory), one dial row per alpha or [])``."""
+    ``(one row per (videos, memory), one dial row per alpha or [])``. ``finetune_settings``:
+    ``{"train": TrainConfig fields, "model": LIPConfig fields}`` both arms' fine-tuning uses (a
+    lever of :mod:`lipnb.lab.levers`; the fields a static memory ignores are dropped for the zero
+    arm); None: the profile's."""
     run = stages.Run(**notebook_parameters(profile, out_dir=out, seed=seed, **overrides)).setup()
     stages.train_stage(run, "pretrain")
-    stages.train_stage(run, "finetune")
-    stages.train_stage(run, "finetune", zero_hidden=True)
+    if finetune_settings:
+        from lipnb.lab import levers
+
+        levers.train_lever(run, finetune_settings, run.work / "finetune", zero_hidden=False)
+        levers.train_lever(run, levers.static_part(finetune_settings), run.work / "finetune-zero", zero_hidden=True)
+    else:
+        stages.train_stage(run, "finetune")
+        stages.train_stage(run, "finetune", zero_hidden=True)
     sets = []
     for table in tables:
         es = stages.eval_set(run, table)

@@ -28,6 +28,16 @@ class TrainConfig:
 
     # --- data ---
     data: str = "procedural"  # "procedural", "coco_tiny", "davis2016", or a COCO / DAVIS root
+    # Fine-tuning only: more clip sources read beside ``data`` (its ids after data's), each a keyword
+    # or folder as ``data``, or ``"memory"``: ``memory_videos`` procedural memory videos (occlusion,
+    # crossing twins, leaving and returning; lipnb.data.procedural_videos), train split, drawn with
+    # ``memory_seed``. Not in the paper (DAVIS 2017 train only); () reads ``data`` alone.
+    clip_sources: tuple = ()
+    # share of each source (``data`` first, then ``clip_sources``) in an epoch of clips; () : every
+    # clip of every source once per epoch (the sources' natural sizes)
+    clip_source_weights: tuple = ()
+    memory_videos: int = 32
+    memory_seed: int = 1000
     procedural_seed: int = 0  # seed of the generated set when data == "procedural"
     coco_split: str = "train2017"
     davis_year: str = "2017"
@@ -54,6 +64,11 @@ class TrainConfig:
     # paper; the authors' code warms its sequences up the same way (SEQUENCE_WARMUP). Ignored with
     # a static memory, whose state is zero on every frame anyway.
     warmup_frames: int = 0
+    # Long-horizon states (not in the paper): when set, each clip's warm-up is drawn uniformly from
+    # ``warmup_frames..warmup_frames_max`` per clip (reproducible from the seed and the clip's stream
+    # position); the warm-up frames are those that precede the clip in its playing order (fewer
+    # where the sequence has fewer before the clip). None: a fixed ``warmup_frames`` (today's).
+    warmup_frames_max: Optional[int] = None
     checkpoint_activations: bool = False  # full BPTT with per-frame activation checkpointing
 
     # --- optimisation: SGD with a step schedule ---
@@ -68,6 +83,14 @@ class TrainConfig:
     warmup_iters: int = 500
     warmup_factor: float = 1.0 / 3
     grad_clip: Optional[float] = None  # max gradient norm (None: off, as in the paper)
+    # Parameter groups as in Detectron, which the authors build on (None / 1.0: one group, the
+    # paper's plain SGD): weight decay of GroupNorm weights and biases (Detectron's WEIGHT_DECAY_GN
+    # = 0), of every other bias (BIAS_WEIGHT_DECAY off: 0), the lr factor of biases (BIAS_LR_FACTOR
+    # = 2) and an lr factor for the Conv-GRU (``model.memory``; not in Detectron nor the paper).
+    weight_decay_norm: Optional[float] = None
+    weight_decay_bias: Optional[float] = None
+    bias_lr_factor: float = 1.0
+    memory_lr_factor: float = 1.0
 
     # --- run ---
     seed: int = 0
@@ -82,6 +105,12 @@ class TrainConfig:
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp!r}")
         self.scales, self.milestones, self.freeze = tuple(self.scales), tuple(self.milestones), tuple(self.freeze)
+        self.clip_sources, self.clip_source_weights = tuple(self.clip_sources), tuple(self.clip_source_weights)
+        if self.clip_source_weights and len(self.clip_source_weights) != 1 + len(self.clip_sources):
+            raise ValueError(f"clip_source_weights needs one share per source (data + clip_sources: "
+                             f"{1 + len(self.clip_sources)}), got {self.clip_source_weights}")
+        if self.warmup_frames_max is not None and self.warmup_frames_max < self.warmup_frames:
+            raise ValueError(f"warmup_frames_max {self.warmup_frames_max} < warmup_frames {self.warmup_frames}")
 
     @property
     def use_static_memory(self) -> bool:
@@ -91,6 +120,19 @@ class TrainConfig:
     def clip_warmup(self) -> int:
         """Warm-up frames each fine-tuning clip starts with (0 for pre-training or a static memory)."""
         return 0 if self.stage == "pretrain" or self.use_static_memory else int(self.warmup_frames)
+
+    @property
+    def clip_warmup_range(self) -> Optional[tuple]:
+        """``(low, high)`` of a random warm-up per clip, or None (a fixed :attr:`clip_warmup`)."""
+        if self.warmup_frames_max is None or self.stage == "pretrain" or self.use_static_memory:
+            return None
+        return int(self.warmup_frames), int(self.warmup_frames_max)
+
+    @property
+    def grouped_parameters(self) -> bool:
+        """Whether the optimiser splits its parameters into groups (any Detectron-style setting given)."""
+        return (self.weight_decay_norm is not None or self.weight_decay_bias is not None
+                or self.bias_lr_factor != 1.0 or self.memory_lr_factor != 1.0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -52,18 +52,21 @@ class StageForward(nn.Module):
         self.model, self.stage, self.bptt_cut, self.checkpoint_frames = model, stage, bptt_cut, checkpoint_frames
         self.warmup = warmup
 
-    def forward(self, inputs, targets) -> dict:
+    def forward(self, inputs, targets, warmup: int | None = None) -> dict:
+        """``warmup``: this batch's warm-up frames (a drawn warm-up, ``TrainConfig.warmup_frames_max``);
+        None: the stage's fixed ``self.warmup``."""
         if self.stage == "pretrain":
             return self.model(inputs, targets)[0]
+        warmup = self.warmup if warmup is None else int(warmup)
         if not self.checkpoint_frames:
-            return self.model.forward_clip(inputs, targets, bptt_cut=self.bptt_cut, warmup=self.warmup)
-        return self._clip_checkpointed(inputs, targets)
+            return self.model.forward_clip(inputs, targets, bptt_cut=self.bptt_cut, warmup=warmup)
+        return self._clip_checkpointed(inputs, targets, warmup)
 
-    def _clip_checkpointed(self, frames, targets) -> dict:
+    def _clip_checkpointed(self, frames, targets, warmup: int) -> dict:
         from lipnb.model import detach_state
 
-        totals, state = {}, self.model.warm_up(frames[:self.warmup])
-        frames, targets = frames[self.warmup:], targets[self.warmup:]
+        totals, state = {}, self.model.warm_up(frames[:warmup])
+        frames, targets = frames[warmup:], targets[warmup:]
         for t, (images, tgts) in enumerate(zip(frames, targets), start=1):
             losses, state = activation_checkpoint(self.model, images, tgts, state, use_reentrant=False)
             for k, v in losses.items():
@@ -174,19 +177,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, stop_at: 
         chunks = [range(i, min(i + cfg.micro_batch, len(samples))) for i in range(0, len(samples), cfg.micro_batch)]
         totals: dict = {}
         for ci, chunk in enumerate(chunks):
-            inputs, targets = to_device(data.collate([samples[i] for i in chunk]), device)
+            inputs, targets, *extra = to_device(data.collate([samples[i] for i in chunk]), device)
             sync = contextlib.nullcontext() if not dist.enabled or ci == len(chunks) - 1 else forward.no_sync()
             with sync, torch.random.fork_rng(devices=[device.index] if device.type == "cuda" else []):
                 torch.manual_seed(sample_seed(cfg.seed, positions[chunk[0]]))
                 with _autocast(cfg, device):
-                    losses = forward(inputs, targets)
+                    losses = forward(inputs, targets, **(extra[0] if extra else {}))
                 loss = sum(losses.values()) / len(chunks)
                 scaler.scale(loss).backward()
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(chunks)
         if cfg.grad_clip:
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,154 @@
+"""The memory's levers (issue 21) as training settings: each does what it says, and the defaults
+change nothing (one parameter group, the same clips)."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from lipnb import profiles
+from lipnb.data.clips import DavisClips, MixedClips, collate_clips
+from lipnb.data.davis import DavisDataset
+from lipnb.data.procedural import ProceduralSpec, ensure_procedural
+from lipnb.train.build import build_data, build_model, build_optimizer, parameter_groups
+from lipnb.train.loop import StageForward
+
+TINY = ProceduralSpec(seed=3, coco_train=1, coco_val=1, davis_train=2, davis_val=0, num_frames=12,
+                      video_height=48, video_width=80)
+
+
+@pytest.fixture(scope="module")
+def tiny_root():
+    return ensure_procedural(TINY).davis
+
+
+def finetune_cfg(root, **kw):
+    return profiles.train_config("smoke", "finetune", data=str(root), scales=(48,), max_size=96, **kw)
+
+
+@pytest.fixture(scope="module")
+def model():
+    cfg = profiles.train_config("smoke", "finetune")
+    return build_model(cfg, 4, load_init=False)
+
+
+def test_default_optimizer_is_one_plain_group(model):
+    cfg = profiles.train_config("smoke", "finetune")
+    opt = build_optimizer(cfg, model)
+    assert len(opt.param_groups) == 1 and not cfg.grouped_parameters
+    g = opt.param_groups[0]
+    assert g["lr"] == cfg.lr and g["weight_decay"] == cfg.weight_decay
+    assert [id(p) for p in g["params"]] == [id(p) for p in model.parameters() if p.requires_grad]
+
+
+def test_detectron_groups(model):
+    cfg = profiles.train_config("smoke", "finetune", weight_decay_norm=0.0, weight_decay_bias=0.0,
+                                bias_lr_factor=2.0, memory_lr_factor=10.0)
+    groups = {g["name"]: g for g in build_optimizer(cfg, model).param_groups}
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, torch.nn.GroupNorm) for p in m.parameters()}
+    memory_ids = {id(p) for p in model.memory.parameters()}
+    assert groups["weight"]["lr"] == cfg.lr and groups["weight"]["weight_decay"] == cfg.weight_decay
+    assert groups["bias"]["lr"] == 2 * cfg.lr and groups["bias"]["weight_decay"] == 0
+    assert groups["norm"]["weight_decay"] == 0 and groups["norm"]["lr"] == cfg.lr
+    assert groups["memory weight"]["lr"] == pytest.approx(10 * cfg.lr)
+    assert groups["memory weight"]["weight_decay"] == cfg.weight_decay
+    assert groups["memory norm"]["weight_decay"] == 0
+    assert all(id(p) in norm_ids for k in ("norm", "memory norm") for p in groups[k]["params"])
+    assert all(id(p) in memory_ids for k in groups if k.startswith("memory") for p in groups[k]["params"])
+    assert not any(id(p) in memory_ids for k in ("weight", "bias", "norm") for p in groups[k]["params"])
+    # every trainable parameter once, nothing frozen
+    ids = [id(p) for g in groups.values() for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters() if p.requires_grad) and len(set(ids)) == len(ids)
+    # the schedule scales every group from its own lr
+    sched = __import__("lipnb.train.build", fromlist=["build_scheduler"]).build_scheduler(cfg, build_optimizer(cfg, model))
+    assert len(sched.base_lrs) == len(groups)
+
+
+def test_only_memory_factor_keeps_decay(model):
+    cfg = profiles.train_config("smoke", "finetune", memory_lr_factor=3.0)
+    groups = {g["name"]: g for g in parameter_groups(cfg, model)}
+    assert all(g["weight_decay"] == cfg.weight_decay for g in groups.values())
+    assert groups["norm"]["lr"] == cfg.lr and groups["memory norm"]["lr"] == pytest.approx(3 * cfg.lr)
+
+
+def test_default_data_is_unchanged(tiny_root):
+    cfg = finetune_cfg(tiny_root)
+    data = build_data(cfg)
+    plain = DavisClips(DavisDataset(tiny_root, "2017", "train"), cfg.clip_length + cfg.clip_warmup, cfg.clip_stride,
+                       cfg.reverse_clips, cfg.scales, cfg.max_size, cfg.flip, cfg.box_expand)
+    assert type(data.stream.dataset) is DavisClips and len(data.stream) == len(plain)
+    a, b = data.stream[3], plain.get(data.stream.index(3), data.stream.rng(3))
+    assert "warmup" not in a and a["frame_indices"] == b["frame_indices"]
+    assert all(torch.equal(x, y) for x, y in zip(a["frames"], b["frames"]))
+    assert len(collate_clips([a])) == 2
+
+
+def test_mixed_sources_both_appear(tiny_root):
+    cfg = finetune_cfg(tiny_root, clip_sources=("memory",), memory_videos=2, memory_seed=5)
+    data = build_data(cfg)
+    assert isinstance(data.stream.dataset, MixedClips)
+    own = build_data(finetune_cfg(tiny_root))
+    assert data.num_ids == own.num_ids + data.stream.dataset.sources[1].num_ids
+    seen = [data.stream[p] for p in range(30)]
+    assert {s["source"] for s in seen} == {str(tiny_root), "memory"}
+    for s in seen:  # labels of the second source come after the first's ids
+        labels = torch.cat([t["labels"] for t in s["targets"]])
+        lo, hi = (1, own.num_ids) if s["source"] != "memory" else (own.num_ids + 1, data.num_ids)
+        assert labels.numel() == 0 or (labels.min() >= lo and labels.max() <= hi)
+    # shares: all from the second source
+    only = build_data(dataclasses.replace(cfg, clip_source_weights=(0.0, 1.0)))
+    assert {only.stream[p]["source"] for p in range(10)} == {"memory"}
+
+
+def test_random_warmup_in_range_and_reproducible(tiny_root):
+    cfg = finetune_cfg(tiny_root, warmup_frames=1, warmup_frames_max=5)
+    assert cfg.clip_warmup_range == (1, 5)
+    data = build_data(cfg)
+    clips = data.stream.dataset
+    draws = []
+    for p in range(40):
+        s = data.stream[p]
+        ref = clips.refs[data.stream.index(p)]
+        available = ref.frames[0] if not ref.reversed else clips.sequences[ref.sequence].num_frames - 1 - ref.frames[0]
+        assert 0 <= s["warmup"] <= 5 and (s["warmup"] >= 1 or available == 0)
+        assert s["warmup"] <= available and len(s["frames"]) == cfg.clip_length + s["warmup"]
+        # the warm-up frames precede the clip in its playing order
+        step = -1 if ref.reversed else 1
+        assert s["frame_indices"] == [ref.frames[0] - step * k for k in range(s["warmup"], 0, -1)] + list(ref.frames)
+        draws.append(s["warmup"])
+    assert len(set(draws)) > 2
+    again = build_data(cfg)
+    assert [again.stream[p]["warmup"] for p in range(40)] == draws
+    other = build_data(dataclasses.replace(cfg, seed=cfg.seed + 1))
+    assert [other.stream[p]["warmup"] for p in range(40)] != draws
+    frames, targets, extra = data.collate([data.stream[0]])
+    assert extra == {"warmup": draws[0]} and len(frames) == cfg.clip_length + draws[0]
+    # a static memory (Table 3's zero arm) has no warm-up
+    assert dataclasses.replace(cfg, static_memory=True).clip_warmup_range is None
+
+
+def test_batch_warmup_reaches_forward_clip(tiny_root, monkeypatch):
+    seen = {}
+
+    class Fake(torch.nn.Module):
+        def forward_clip(self, frames, targets, bptt_cut=None, warmup=0):
+            seen["warmup"] = warmup
+            return {}
+
+    fwd = StageForward(Fake(), "finetune", 4, warmup=2)
+    fwd([], [])
+    assert seen["warmup"] == 2
+    fwd([], [], warmup=7)
+    assert seen["warmup"] == 7
+
+
+def test_one_training_step_with_levers(tiny_root, tmp_path):
+    from lipnb.train import train
+
+    cfg = dataclasses.replace(finetune_cfg(tiny_root), clip_sources=("memory",), memory_videos=2, memory_seed=5,
+                              warmup_frames=0, warmup_frames_max=3, weight_decay_norm=0.0, weight_decay_bias=0.0,
+                              bias_lr_factor=2.0, memory_lr_factor=10.0, max_iters=1, milestones=(1,), warmup_iters=0,
+                              clip_length=2, ckpt_every=1, device="cpu")
+    cfg.model = {**cfg.model, "carry": "H"}
+    summary = train(cfg, tmp_path, progress=False)
+    assert summary["steps_run"] == 1 and summary["last_loss"] == summary["last_loss"]  # finite

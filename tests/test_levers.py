@@ -152,3 +152,91 @@ def test_one_training_step_with_levers(tiny_root, tmp_path):
     cfg.model = {**cfg.model, "carry": "H"}
     summary = train(cfg, tmp_path, progress=False)
     assert summary["steps_run"] == 1 and summary["last_loss"] == summary["last_loss"]  # finite
+
+
+# --------------------------------------------------------------------------- head_input_norm (not in the paper)
+
+
+def _frames(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(3, 64, 96, generator=g)
+    return [[(base + 0.05 * k * torch.rand(3, 64, 96, generator=g)).clamp(0, 1)] for k in range(n)]
+
+
+def _play(model, frames):
+    """Per frame: (features with the state carried, features with a zero state, the carried state)."""
+    out, state = [], None
+    with torch.no_grad():
+        for images in frames:
+            ff = model.features(images, state)
+            zero = model.features(images, None)
+            out.append((ff.features, zero.features, ff.state))
+            state = ff.state
+    return out
+
+
+def test_head_input_norm_default_is_the_paper_bit_for_bit(model):
+    from lipnb.model import LIPConfig
+
+    assert LIPConfig().head_input_norm == "none" and model.cfg.head_input_norm == "none"
+    model = model.eval()
+    images = _frames(2)
+    with torch.no_grad():
+        state = None
+        for imgs in images:  # the features by hand: transform, backbone, memory, path augmentation
+            il, _ = model.transform(imgs, None)
+            hidden, _ = model.memory(list(model.backbone(il.tensors).values()), state)
+            ref = model.path_aug(hidden)
+            ff = model.features(imgs, state)
+            assert all(torch.equal(a, b) for a, b in zip(ff.features.values(), ref))
+            state = ff.state
+            assert all(torch.equal(a, b) for a, b in zip(state, ref))
+        dets, _ = model(images[-1], None, state)
+        dets2, _ = model(images[-1], None, state)
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(dets, dets2) for k in a)
+
+
+@pytest.mark.parametrize("mode", ["rms", "rms_pos"])
+def test_head_input_norm_removes_the_carried_scale(model, mode):
+    model = model.eval()
+    frames = _frames(4)
+    plain = _play(model, frames)
+    model.cfg.head_input_norm = mode
+    try:
+        normed = _play(model, frames)
+    finally:
+        model.cfg.head_input_norm = "none"
+    for (pc, pz, ps), (nc, nz, ns) in zip(plain[1:], normed[1:]):
+        for a, b, c, d in zip(pc.values(), pz.values(), nc.values(), nz.values()):
+            assert float(c.norm() / d.norm()) == pytest.approx(1.0, abs=0.02)
+            # the heads' input is N rescaled: same direction per image (rms) or per position (rms_pos)
+            dims = (1, 2, 3) if mode == "rms" else (1,)
+            from lipnb.model.lip import HEAD_INPUT_NORM_SCALE
+
+            ms = c.pow(2).mean(dims)
+            assert torch.allclose(ms, torch.full_like(ms, HEAD_INPUT_NORM_SCALE ** 2), rtol=1e-2)
+        # the carried state is N itself, never normalised
+        assert all(torch.equal(x, y) for x, y in zip(ps, ns))
+    # a random model does carry a state of another scale (what the option is for)
+    ratios = [float(a.norm() / b.norm()) for pc, pz, _ in plain[1:] for a, b in zip(pc.values(), pz.values())]
+    assert max(abs(r - 1) for r in ratios) > 0.02
+
+
+def test_head_input_norm_rejects_unknown(model):
+    from lipnb.model import LIP, LIPConfig
+
+    with pytest.raises(ValueError):
+        LIP(LIPConfig.from_dict({**model.cfg.to_dict(), "head_input_norm": "layer"}))
+
+
+def test_norm_levers_pretrain_on_their_own():
+    from lipnb.lab import levers
+
+    assert levers.pretrain_part(levers.LEVERS["baseline"]) == {} and levers.pretrain_part(levers.LEVERS["groups"]) == {}
+    assert levers.pretrain_part(levers.LEVERS["norm"]) == {"head_input_norm": "rms_pos"}
+    assert levers.pretrain_part(levers.LEVERS["norm_groups"]) == levers.pretrain_part(levers.LEVERS["norm"])
+    assert levers.LEVERS["norm_groups"]["train"] == levers.LEVERS["groups"]["train"]
+    # the zero arm: the norm's is its own; the existing levers keep their zero-arm folders
+    assert levers.zero_key(levers.LEVERS["norm"]) != levers.zero_key(levers.LEVERS["baseline"])
+    assert levers.zero_key(levers.LEVERS["warmup"]) == levers.zero_key(levers.LEVERS["baseline"])
+    assert levers.zero_key(levers.LEVERS["groups_long"]) != levers.zero_key(levers.LEVERS["groups"])

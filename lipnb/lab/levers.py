@@ -7,7 +7,10 @@
 Each lever is a set of :class:`~lipnb.train.TrainConfig` fields (``train``) and
 :class:`~lipnb.model.LIPConfig` fields (``model``) applied to the fine-tuning stage; the defaults
 are the paper's (``baseline``). Per seed one pre-training is shared by every lever
-(``work/seed-<s>/pretrain``; no lever touches pre-training). Per (lever, seed):
+(``work/seed-<s>/work/pretrain``), except the levers that change the network (model fields in
+``PRETRAIN_MODEL``: ``norm``, ``norm_groups``), which pre-train with those fields once per seed
+(``work/seed-<s>/pretrain-<key>``, shared by the levers with the same fields). A lever's ``run``
+fields (``groups_long``: ``finetune_iters``) change the run parameters of both arms. Per (lever, seed):
 
 * the dynamic model fine-tuned with the lever, and the zero-hidden-state model (Table 3's other
   arm) fine-tuned with the same lever (levers that cannot change a static memory, the warm-up and
@@ -57,7 +60,16 @@ LEVERS = {
     "warmup": {"train": {"warmup_frames": 0, "warmup_frames_max": 12}},
     # (d) carry H (eq. 1) instead of N (the authors' code)
     "carry_h": {"model": {"carry": "H"}},
+    # (e) not in the paper: the heads read N rescaled per position to a fixed channel RMS (LIPConfig.head_input_norm),
+    # against the measured ||N|| carried/zero of 1.7x; it changes the network, so the seed's pre-training is run
+    # with it too (its own, not the shared one)
+    "norm": {"model": {"head_input_norm": "rms_pos"}},
 }
+LEVERS["norm_groups"] = {"train": dict(LEVERS["groups"]["train"]), "model": dict(LEVERS["norm"]["model"])}
+# groups with 3x the fine-tuning clips (a run parameter: both arms)
+LEVERS["groups_long"] = {"train": dict(LEVERS["groups"]["train"]), "run": {"finetune_iters": 90}}
+# the model fields that change the pre-trained network (a lever with one pre-trains on its own)
+PRETRAIN_MODEL = ("head_input_norm",)
 # the fields that cannot change a model fine-tuned with a static memory (its zero arm is shared)
 STATIC_IRRELEVANT = {"train": ("warmup_frames", "warmup_frames_max"), "model": ("carry",)}
 SITUATIONS = {"hider": "occlusion", "twin": "crossing", "leaver": "leaving-returning", "distinct": "other"}
@@ -66,8 +78,9 @@ SITUATIONS = {"hider": "occlusion", "twin": "crossing", "leaver": "leaving-retur
 def combine(names) -> dict:
     out = {"train": {}, "model": {}}
     for n in names:
-        for part in ("train", "model"):
-            out[part].update(LEVERS[n].get(part, {}))
+        for part in ("train", "model", "run"):
+            if LEVERS[n].get(part):
+                out.setdefault(part, {}).update(LEVERS[n][part])
     return out
 
 
@@ -138,8 +151,30 @@ def train_lever(run, lever: dict, folder: Path, zero_hidden: bool) -> dict:
 
 def static_part(lever: dict) -> dict:
     """The lever's fields that can change a model fine-tuned with a static memory."""
-    return {part: {k: v for k, v in lever.get(part, {}).items() if k not in STATIC_IRRELEVANT[part]}
-            for part in ("train", "model")}
+    out = {part: {k: v for k, v in lever.get(part, {}).items() if k not in STATIC_IRRELEVANT[part]}
+           for part in ("train", "model")}
+    if lever.get("run"):  # run parameters (fine-tuning length) change both arms
+        out["run"] = dict(lever["run"])
+    return out
+
+
+def pretrain_part(lever: dict) -> dict:
+    """The lever's model fields that change pre-training (empty: the seed's shared pre-training)."""
+    return {k: v for k, v in lever.get("model", {}).items() if k in PRETRAIN_MODEL}
+
+
+def pretrain_lever(run, fields: dict, folder: Path) -> dict:
+    """Pre-train into ``folder`` with the model ``fields`` (kept when already finished there)."""
+    from lipnb.repro import stages
+    from lipnb.train import train
+
+    cfg = stages.train_config(run, "pretrain")
+    cfg = dataclasses.replace(cfg, model={**cfg.model, **fields})
+    done = stages.finished_summary(cfg, folder)
+    if done is not None and json.loads((folder / "config.json").read_text())["train"] == json.loads(
+            json.dumps(cfg.to_dict(), default=str)):
+        return done
+    return train(cfg, folder, resume=False, progress=False)
 
 
 def zero_key(lever: dict) -> str:
@@ -179,8 +214,16 @@ def run_lever(profile: str, name: str, lever: dict, seed: int, out: str, overrid
     t0 = time.time()
     base = Path(out) / "work" / f"seed-{seed}"
     run = stages.Run(**notebook_parameters(profile, out_dir=str(base / name), seed=seed, threads=1,
-                                           **overrides)).setup()
-    _link(run.work / "pretrain", base / "work" / "pretrain")
+                                           **{**overrides, **lever.get("run", {})})).setup()
+    pre_fields = pretrain_part(lever)
+    if pre_fields:  # a network change: this lever's own pre-training (shared by the levers with the same fields)
+        key = hashlib.sha1(json.dumps(pre_fields, sort_keys=True).encode()).hexdigest()[:10]
+        folder = base / f"pretrain-{key}"
+        with _locked(folder.with_suffix(".lock")):
+            pretrain_lever(run, pre_fields, folder)
+        _link(run.work / "pretrain", folder)
+    else:
+        _link(run.work / "pretrain", base / "work" / "pretrain")
     stages.train_stage(run, "pretrain")  # finished: kept
     train_lever(run, lever, run.work / "finetune", zero_hidden=False)
     zero_folder = base / f"zero-{zero_key(lever)}"
@@ -286,6 +329,15 @@ def write(rows: list[dict], out: Path, command: str, profile: str, params: dict,
              "||N|| carried/zero = norm of the heads' input N with the state carried over the same frame's with a "
              "zero state (frames 5..)",
              "levers: " + "; ".join(f"{k}: {json.dumps(v, default=str)}" for k, v in levers.items()),
+             *([f"{', '.join(own)}: change the network (not in the paper: LIPConfig.head_input_norm, the heads read N "
+                "rescaled per position to a fixed channel RMS, the carried state is not), so each seed's "
+                "pre-training is run with that setting too (one per seed, shared by these levers; not the shared "
+                "baseline pre-training); their zero arm starts from it; their ||N|| carried/zero is 1 by "
+                "construction (the in-object ratio at P2, 2.9 for baseline, is 1.1-1.2: levers_runs.json)"]
+               if (own := [k for k, v in levers.items() if pretrain_part(v)]) else []),
+             *([f"{', '.join(longer)}: run parameters of both arms (dynamic and zero) changed by the lever's run fields "
+                "(finetune_iters: fine-tuning clips per arm)"]
+               if (longer := [k for k, v in levers.items() if v.get("run")]) else []),
              "not in the paper; these are this project's measurements at a tiny scale"]
     text = to_markdown(table[[c for c in short if c in table.columns]].round(3),
                        "Memory levers at smoke scale (issue 21)", notes, paper_source=False)

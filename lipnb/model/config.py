@@ -32,6 +32,17 @@ class LIPConfig:
     static_memory: bool = False  # zero hidden state every frame (COCO pre-training, Table 3 ablation)
     path_augmentation: bool = True  # bottom-up path augmentation on the Conv-GRU outputs (Fig. 3)
     carry: str = "N"  # state carried to the next frame: "N" (augmented; authors' code) or "H" (GRU output)
+    # NOT in the paper (issue 21): a parameter-free normalisation of what the heads read (N2..N6), never
+    # of the state carried to the next frame. Measured here: with the state carried, ||N|| at the heads'
+    # input is 1.7-1.75x the zero-state ||N|| of the same frame (up to 2.9x inside objects at P2), already
+    # in the pre-trained model, while pre-training (zero state) fits the RPN (no normalisation) and the
+    # Fig. 4 shortcut (linear on raw RoI features) to the zero-state scale. "none" (the paper; no extra
+    # op) | "rms": each level divided by its per-image RMS over channels and positions (+eps) |
+    # "rms_pos": each position's channel vector divided by its RMS over channels (+eps); both then x 0.25
+    # (lip.HEAD_INPUT_NORM_SCALE, about the zero-state RMS of N; unit RMS made pre-training diverge).
+    # "rms_pos" also removes most of the in-object excess (P2 object ratio 2.4 -> 1.17; "rms": 1.46).
+    # Changes the network: pre-train with it too.
+    head_input_norm: str = "none"
 
     # --- RPN (§5.1): 5 aspect ratios x 5 sizes, one size per level ---
     anchor_sizes: tuple = (32, 64, 128, 256, 512)

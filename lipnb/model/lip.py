@@ -46,6 +46,21 @@ from .roi_heads import LIPRoIHeads
 from .rpn import build_rpn
 
 LEVELS = ["0", "1", "2", "3", "pool"]  # P2..P6 (torchvision's names)
+HEAD_INPUT_NORMS = ("none", "rms", "rms_pos")
+HEAD_INPUT_NORM_EPS = 1e-6
+# the RMS the normalised levels are given: about the zero-state RMS of N in this project's smoke pre-trained
+# models (0.2-0.37 over P2..P6); unit RMS (3-5x that) made the smoke pre-training diverge (id and box losses)
+HEAD_INPUT_NORM_SCALE = 0.25
+
+
+def head_input_norm(x: torch.Tensor, mode: str, eps: float = HEAD_INPUT_NORM_EPS,
+                    scale: Optional[float] = None) -> torch.Tensor:
+    """Parameter-free rescaling of one level [B, C, H, W] of what the heads read (not in the paper:
+    ``LIPConfig.head_input_norm``) to RMS ``scale`` (default ``HEAD_INPUT_NORM_SCALE``). "rms": over
+    channels and positions of each image; "rms_pos": over the channels of each position."""
+    dims = (1, 2, 3) if mode == "rms" else (1,)
+    scale = HEAD_INPUT_NORM_SCALE if scale is None else scale
+    return x * (scale * torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + eps))
 
 
 @dataclass
@@ -93,6 +108,8 @@ class LIP(nn.Module):
         self.cfg = cfg
         if cfg.carry not in ("N", "H"):
             raise ValueError(f"cfg.carry must be 'N' or 'H', got {cfg.carry!r}")
+        if cfg.head_input_norm not in HEAD_INPUT_NORMS:
+            raise ValueError(f"cfg.head_input_norm must be one of {HEAD_INPUT_NORMS}, got {cfg.head_input_norm!r}")
         self.transform = GeneralizedRCNNTransform(
             cfg.test_min_size, cfg.test_max_size, list(cfg.image_mean), list(cfg.image_std),
             size_divisible=cfg.size_divisible, _skip_resize=True,  # training: no resize
@@ -127,6 +144,8 @@ class LIP(nn.Module):
         elif self.path_aug is not None:
             pyramid = self.path_aug(pyramid)
         self.gates = [{k: v.detach() for k, v in g.items()} for g in gates]
+        if self.cfg.head_input_norm != "none":  # not in the paper (config.py): the heads' input only, never the state
+            pyramid = [head_input_norm(x, self.cfg.head_input_norm) for x in pyramid]
         feats = OrderedDict(zip(LEVELS, pyramid))
         return FrameFeatures(image_list, feats, targets, new_state, gates, original_sizes)
 

@@ -27,11 +27,11 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork
 
+from lipnb.lab.memory_stats import LEVEL_NAMES
 from lipnb.model.path_aug import PathAugmentation
 from lipnb.model.rpn import anchor_generator
 
 STRIDES = (4, 8, 16, 32, 64)  # P2..P6
-LEVELS = ("P2", "P3", "P4", "P5", "P6")
 
 
 def unpadded_strided_layers(trunk: nn.Module) -> list[str]:
@@ -156,15 +156,15 @@ def measure(model) -> list[dict]:
     """Every measured stage and level of ``model`` (a LIP): one row each."""
     rows = []
     for k, s in enumerate(STRIDES[:3]):  # the top-down path: P5 -> P4 -> P3 -> P2
-        rows.append({"stage": "fpn", "level": f"{LEVELS[k + 1]} -> {LEVELS[k]}", "stride": s,
+        rows.append({"stage": "fpn", "level": f"{LEVEL_NAMES[k + 1]} -> {LEVEL_NAMES[k]}", "stride": s,
                      "max_offset_px": fpn_offset(s)})
     rows.append({"stage": "p6", "level": "P5 -> P6", "stride": 64, "max_offset_px": p6_offset()})
     for k, s in enumerate(STRIDES[:4]):  # the bottom-up path: N2 -> N3 -> ... -> N6
-        rows.append({"stage": "path_aug", "level": f"{LEVELS[k]} -> {LEVELS[k + 1]}", "stride": 2 * s,
+        rows.append({"stage": "path_aug", "level": f"{LEVEL_NAMES[k]} -> {LEVEL_NAMES[k + 1]}", "stride": 2 * s,
                      "max_offset_px": path_aug_offset(s)})
-    for level, s, off in zip(LEVELS, STRIDES, anchor_offsets(model.cfg)):
+    for level, s, off in zip(LEVEL_NAMES, STRIDES, anchor_offsets(model.cfg)):
         rows.append({"stage": "anchors", "level": level, "stride": s, "max_offset_px": off})
     for name, pool in (("roi_align box", model.roi_heads.box_roi_pool), ("roi_align mask", model.roi_heads.mask_roi_pool)):
-        for level, s, off in zip(LEVELS, STRIDES, roi_align_offsets(pool)):
+        for level, s, off in zip(LEVEL_NAMES, STRIDES, roi_align_offsets(pool)):
             rows.append({"stage": name, "level": level, "stride": s, "max_offset_px": off})
     return rows

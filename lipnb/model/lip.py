@@ -53,14 +53,12 @@ HEAD_INPUT_NORM_EPS = 1e-6
 HEAD_INPUT_NORM_SCALE = 0.25
 
 
-def head_input_norm(x: torch.Tensor, mode: str, eps: float = HEAD_INPUT_NORM_EPS,
-                    scale: Optional[float] = None) -> torch.Tensor:
+def head_input_norm(x: torch.Tensor, mode: str) -> torch.Tensor:
     """Parameter-free rescaling of one level [B, C, H, W] of what the heads read (not in the paper:
-    ``LIPConfig.head_input_norm``) to RMS ``scale`` (default ``HEAD_INPUT_NORM_SCALE``). "rms": over
-    channels and positions of each image; "rms_pos": over the channels of each position."""
+    ``LIPConfig.head_input_norm``) to RMS ``HEAD_INPUT_NORM_SCALE``. "rms": over channels and
+    positions of each image; "rms_pos": over the channels of each position."""
     dims = (1, 2, 3) if mode == "rms" else (1,)
-    scale = HEAD_INPUT_NORM_SCALE if scale is None else scale
-    return x * (scale * torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + eps))
+    return x * (HEAD_INPUT_NORM_SCALE * torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + HEAD_INPUT_NORM_EPS))
 
 
 @dataclass

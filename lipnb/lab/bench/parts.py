@@ -17,7 +17,8 @@ from contextlib import contextmanager
 
 import torch
 
-LEVELS = ("P2", "P3", "P4", "P5", "P6")
+from lipnb.lab.memory_stats import LEVEL_NAMES
+
 
 
 def parts_of(model) -> dict:
@@ -25,7 +26,7 @@ def parts_of(model) -> dict:
     heads = model.roi_heads
     parts = {"trunk": [model.backbone.body], "FPN": [model.backbone.fpn]}
     if model.memory is not None:
-        parts.update({f"Conv-GRU {level}": [cell] for level, cell in zip(LEVELS, model.memory.cells)})
+        parts.update({f"Conv-GRU {level}": [cell] for level, cell in zip(LEVEL_NAMES, model.memory.cells)})
     if model.path_aug is not None:
         parts["path augmentation"] = [model.path_aug]
     parts["RPN"] = [model.rpn]

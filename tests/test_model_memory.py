@@ -1,5 +1,6 @@
 """The visual memory against the paper's equations 1a-1d, computed by hand from its own weights."""
 
+import pytest
 import torch
 
 from lipnb.model import ConvGRUCell, LIP, LIPConfig, PathAugmentation, VisualMemory, detach_state
@@ -123,15 +124,19 @@ def test_forward_clip_detaches_state_at_bptt_cut():
     assert seen == [None, True, False, True]
 
 
-def test_path_augmentation_formula():
+@pytest.mark.parametrize("resampling", ["aligned", "authors"])
+def test_path_augmentation_formula(resampling):
     torch.manual_seed(5)
     hidden = [torch.randn(1, 3, 16, 16), torch.randn(1, 3, 8, 8), torch.randn(1, 3, 4, 4), torch.randn(1, 3, 2, 2)]
-    out = PathAugmentation()(hidden)
+    out = PathAugmentation(resampling)(hidden)
     assert torch.equal(out[0], hidden[0])  # N2 = H2
-    for i in range(1, 4):  # N(i+1) = H(i+1)/2 + bilinear_resize(N(i), 1/2)/2
-        down = torch.nn.functional.interpolate(out[i - 1], scale_factor=0.5, mode="bilinear", align_corners=False)
+    for i in range(1, 4):  # N(i+1) = H(i+1)/2 + down(N(i))/2
+        if resampling == "aligned":  # feature k of the coarser map is feature 2k of the finer
+            down = out[i - 1][..., ::2, ::2]
+        else:  # the authors' bilinear resize by 1/2
+            down = torch.nn.functional.interpolate(out[i - 1], scale_factor=0.5, mode="bilinear", align_corners=False)
         torch.testing.assert_close(out[i], hidden[i] / 2 + down / 2)
-    odd = PathAugmentation()([torch.randn(1, 3, 5, 7), torch.randn(1, 3, 3, 4)])  # ceil-mode sizes fit
+    odd = PathAugmentation(resampling)([torch.randn(1, 3, 5, 7), torch.randn(1, 3, 3, 4)])  # ceil-mode sizes fit
     assert odd[1].shape == (1, 3, 3, 4)
 
 
@@ -143,7 +148,7 @@ def test_carry_selects_h_or_n():
         with torch.no_grad():
             ff = model.features(images)
             hidden, _ = model.memory(list(model.backbone(ff.images.tensors).values()))
-        want = hidden if carry == "H" else PathAugmentation()(hidden)
+        want = hidden if carry == "H" else PathAugmentation(model.cfg.resampling)(hidden)
         for a, b in zip(ff.state, want):
             torch.testing.assert_close(a, b)
         assert len(model.gates) == 5 and set(model.gates[0]) == {"z", "r"}

@@ -8,8 +8,10 @@ from lipnb.profiles import PROFILES, model_config
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", metavar="CKPT", help="a model written by 'lipnb train' (last.pt)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", metavar="CKPT",
+                        help="a model written by 'lipnb train' (last.pt); default: the released davis-cpu weights "
+                             "(results/davis-cpu/weights.pt)")
     source.add_argument("--random-weights", metavar="PROFILE", choices=PROFILES,
                         help="an untrained model of this profile (checks the pipeline; results are noise)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -52,13 +54,27 @@ def build_model(args):
     if args.random_weights:
         model = random_model(model_config(args.random_weights), seed=args.seed, device=args.device)
     else:
+        checkpoint = args.checkpoint or released(args)
         try:
-            model = load_model(args.checkpoint, device=args.device)
+            model = load_model(checkpoint, device=args.device)
         except CheckpointError as e:
             fail(str(e))
     if args.zero_hidden:
         model.hold_hidden_at_zero()
     return model
+
+
+def released(args):
+    """The released weights (:mod:`lipnb.repro.release`), checked against their manifest, named on stderr."""
+    import sys
+
+    from lipnb.repro.release import released_weights
+
+    path, info = released_weights()
+    print(f"model: {path} (the released {info['profile']} model of commit {info['commit']}, {info['dtype']}, "
+          f"{info['bytes'] / 1e6:.1f} MB, sha256 {info['sha256'][:12]}...; --checkpoint picks another)",
+          file=sys.stderr)
+    return path
 
 
 def check_same_aspect(mask_label: str, mask_hw, frames_label: str, frames_hw, tolerance: float = 0.02) -> None:

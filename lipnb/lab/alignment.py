@@ -6,9 +6,10 @@ The convention the trunk sets: its strided convolutions and poolings pad symmetr
 coordinate ``x`` read at feature coordinate ``x / s``) use the same one. Every other stage that
 moves features between grids is measured here against it:
 
-* ``fpn``: the FPN's top-down upsampling (torchvision: nearest), coarse level into fine level;
+* ``fpn``: the FPN's top-down upsampling (``cfg.resampling``), coarse level into fine level,
+  over the fine positions the coarse grid spans (past its last feature the edge is repeated);
 * ``p6``: P6 from P5 (torchvision's max pool, kernel 1, stride 2);
-* ``path_aug``: the path augmentation's down-sampling (the authors': bilinear, 1/2), fine into coarse;
+* ``path_aug``: the path augmentation's down-sampling (``cfg.resampling``), fine into coarse;
 * ``anchors``: anchor centres against ``s * i``;
 * ``roi_align``: the feature coordinate a box centred on ``x`` reads, times ``s``, against ``x``.
 
@@ -25,9 +26,9 @@ import torch
 from torch import nn
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import MultiScaleRoIAlign
-from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork
 
 from lipnb.lab.memory_stats import LEVEL_NAMES
+from lipnb.model.backbone import FPN
 from lipnb.model.path_aug import PathAugmentation
 from lipnb.model.rpn import anchor_generator
 
@@ -68,10 +69,11 @@ def _rows_jacobian(fn, n_in: int) -> torch.Tensor:
     return torch.autograd.functional.jacobian(lambda x: fn(x.view(1, 1, 1, n_in)).flatten(), torch.zeros(n_in))
 
 
-def fpn_offset(fine_stride: int, n_coarse: int = 12) -> float:
+def fpn_offset(fine_stride: int, resampling: str, n_coarse: int = 12) -> float:
     """Largest distance (image pixels) between a fine FPN feature and the coarse content it
-    receives from the top-down path (torchvision's FPN with identity lateral and output convs)."""
-    fpn = FeaturePyramidNetwork([1, 1], 1)
+    receives from the top-down path (the model's FPN with identity lateral and output convs),
+    over the fine features that lie within the coarse grid (``s * j <= 2s * (n_coarse - 1)``)."""
+    fpn = FPN([1, 1], 1, resampling=resampling)
     with torch.no_grad():
         for block in (*fpn.inner_blocks, *fpn.layer_blocks):
             conv = block[0] if isinstance(block, nn.Sequential) else block
@@ -84,15 +86,16 @@ def fpn_offset(fine_stride: int, n_coarse: int = 12) -> float:
         fine = torch.zeros(1, 1, 1, n_fine)
         return fpn({"fine": fine, "coarse": coarse})["fine"]
 
-    centre = _centroids(_rows_jacobian(fine_from_coarse, n_coarse))  # coarse index read by each fine index
-    fine_at = fine_stride * torch.arange(n_fine, dtype=centre.dtype)
+    inside = 2 * (n_coarse - 1) + 1  # fine positions up to the last coarse feature
+    centre = _centroids(_rows_jacobian(fine_from_coarse, n_coarse))[:inside]  # coarse index read by each
+    fine_at = fine_stride * torch.arange(inside, dtype=centre.dtype)
     return float((2 * fine_stride * centre - fine_at).abs().max())
 
 
-def path_aug_offset(fine_stride: int, n_coarse: int = 12) -> float:
+def path_aug_offset(fine_stride: int, resampling: str, n_coarse: int = 12) -> float:
     """Largest distance (image pixels) between a coarse N feature and the fine N content its
     down-sampling reads (``N(i+1) = H(i+1)/2 + resize(N(i), 1/2)/2``)."""
-    aug = PathAugmentation()
+    aug = PathAugmentation(resampling)
     n_fine = 2 * n_coarse
 
     def coarse_from_fine(fine):
@@ -157,11 +160,11 @@ def measure(model) -> list[dict]:
     rows = []
     for k, s in enumerate(STRIDES[:3]):  # the top-down path: P5 -> P4 -> P3 -> P2
         rows.append({"stage": "fpn", "level": f"{LEVEL_NAMES[k + 1]} -> {LEVEL_NAMES[k]}", "stride": s,
-                     "max_offset_px": fpn_offset(s)})
+                     "max_offset_px": fpn_offset(s, model.cfg.resampling)})
     rows.append({"stage": "p6", "level": "P5 -> P6", "stride": 64, "max_offset_px": p6_offset()})
     for k, s in enumerate(STRIDES[:4]):  # the bottom-up path: N2 -> N3 -> ... -> N6
         rows.append({"stage": "path_aug", "level": f"{LEVEL_NAMES[k]} -> {LEVEL_NAMES[k + 1]}", "stride": 2 * s,
-                     "max_offset_px": path_aug_offset(s)})
+                     "max_offset_px": path_aug_offset(s, model.cfg.resampling)})
     for level, s, off in zip(LEVEL_NAMES, STRIDES, anchor_offsets(model.cfg)):
         rows.append({"stage": "anchors", "level": level, "stride": s, "max_offset_px": off})
     for name, pool in (("roi_align box", model.roi_heads.box_roi_pool), ("roi_align mask", model.roi_heads.mask_roi_pool)):

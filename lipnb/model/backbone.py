@@ -20,14 +20,17 @@ Output of :func:`trunk_fpn` on images ``[B, 3, H, W]`` (H, W divisible by 32): a
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
 import torch
 from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
-from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
 from .efficientnet_lite import EfficientNetLite0, load_imagenet
+from .resampling import upsample
 
 RESNET_SPECS = {
     18: (BasicBlock, [2, 2, 2, 2]),
@@ -90,13 +93,52 @@ class ResNetBody(ResNet):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
+class FPN(FeaturePyramidNetwork):
+    """torchvision's ``FeaturePyramidNetwork`` (same modules and weights) whose top-down path
+    upsamples as ``resampling`` says (:mod:`lipnb.model.resampling`; torchvision's: nearest).
+
+    forward: ``{name: C_l [B, c_l, H_l, W_l]}`` finest first -> ``{name: P_l [B, C, H_l, W_l]}``
+    (plus ``extra_blocks``' levels).
+    """
+
+    def __init__(self, *args, resampling: str = "aligned", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.resampling = resampling
+
+    def forward(self, x: dict) -> OrderedDict:
+        names, x = list(x.keys()), list(x.values())
+        last_inner = self.get_result_from_inner_blocks(x[-1], -1)
+        results = [self.get_result_from_layer_blocks(last_inner, -1)]
+        for idx in range(len(x) - 2, -1, -1):
+            lateral = self.get_result_from_inner_blocks(x[idx], idx)
+            last_inner = lateral + upsample(last_inner, lateral.shape[-2:], self.resampling)
+            results.insert(0, self.get_result_from_layer_blocks(last_inner, idx))
+        if self.extra_blocks is not None:
+            results, names = self.extra_blocks(results, x, names)
+        return OrderedDict(zip(names, results))
+
+
+class TrunkFPN(BackboneWithFPN):
+    """torchvision's ``BackboneWithFPN`` (same modules, names and initialisation order) with
+    :class:`FPN` and P6 = subsampled P5 (``LastLevelMaxPool``, for the RPN only)."""
+
+    def __init__(self, body: nn.Module, return_layers: dict, in_channels_list: list, out_channels: int,
+                 norm_layer, resampling: str):
+        nn.Module.__init__(self)
+        self.body = IntermediateLayerGetter(body, return_layers=return_layers)
+        self.fpn = FPN(in_channels_list, out_channels, extra_blocks=LastLevelMaxPool(), norm_layer=norm_layer,
+                       resampling=resampling)
+        self.out_channels = out_channels
+
+
 TRUNKS = ("resnet", "efficientnet-lite0")
 
 
-def trunk_fpn(cfg) -> BackboneWithFPN:
+def trunk_fpn(cfg) -> TrunkFPN:
     """The ``cfg.backbone`` trunk + FPN (``cfg.fpn_channels``) with GN, P2-P6, random weights.
 
-    ``out.body`` is the trunk (IntermediateLayerGetter), ``out.fpn`` torchvision's FPN.
+    ``out.body`` is the trunk (IntermediateLayerGetter), ``out.fpn`` torchvision's FPN with the
+    top-down upsampling of ``cfg.resampling`` (:class:`FPN`).
     ResNet-``cfg.depth`` at ``cfg.width``, or EfficientNet-Lite0 with its stem and all but the
     last ``cfg.trainable_stages`` stages frozen. Pre-trained weights come from
     :func:`load_pretrained_trunk`, which training calls for a model that starts afresh.
@@ -110,14 +152,7 @@ def trunk_fpn(cfg) -> BackboneWithFPN:
         return_layers = {"stage1": "0", "stage2": "1", "stage3": "2", "stage4": "3"}
     else:
         raise ValueError(f"cfg.backbone must be one of {TRUNKS}, got {cfg.backbone!r}")
-    return BackboneWithFPN(
-        body,
-        return_layers=return_layers,
-        in_channels_list=body.out_channels,
-        out_channels=cfg.fpn_channels,
-        extra_blocks=LastLevelMaxPool(),  # P6 = subsampled P5, for the RPN only
-        norm_layer=norm,
-    )
+    return TrunkFPN(body, return_layers, body.out_channels, cfg.fpn_channels, norm, cfg.resampling)
 
 
 def load_pretrained_trunk(backbone: BackboneWithFPN, cfg) -> str | None:

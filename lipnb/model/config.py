@@ -31,6 +31,7 @@ class LIPConfig:
     gru_kernel: int = 3  # "Kernels of all convolutions in Conv-GRU are of size 3x3"
     static_memory: bool = False  # zero hidden state every frame (COCO pre-training, Table 3 ablation)
     path_augmentation: bool = True  # bottom-up path augmentation on the Conv-GRU outputs (Fig. 3)
+    resampling: str = "aligned"  # between pyramid levels: "aligned" (feature i on pixel s*i) or "authors" (resampling.py)
     carry: str = "N"  # state carried to the next frame: "N" (augmented; authors' code) or "H" (GRU output)
     # NOT in the paper (issue 21): a parameter-free normalisation of what the heads read (N2..N6), never
     # of the state carried to the next frame. Measured here: with the state carried, ||N|| at the heads'

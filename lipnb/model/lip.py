@@ -42,6 +42,7 @@ from .backbone import trunk_fpn
 from .config import LIPConfig
 from .memory import VisualMemory, detach_state
 from .path_aug import PathAugmentation
+from .resampling import RESAMPLINGS
 from .roi_heads import LIPRoIHeads
 from .rpn import build_rpn
 
@@ -106,6 +107,8 @@ class LIP(nn.Module):
         self.cfg = cfg
         if cfg.carry not in ("N", "H"):
             raise ValueError(f"cfg.carry must be 'N' or 'H', got {cfg.carry!r}")
+        if cfg.resampling not in RESAMPLINGS:
+            raise ValueError(f"cfg.resampling must be one of {RESAMPLINGS}, got {cfg.resampling!r}")
         if cfg.head_input_norm not in HEAD_INPUT_NORMS:
             raise ValueError(f"cfg.head_input_norm must be one of {HEAD_INPUT_NORMS}, got {cfg.head_input_norm!r}")
         self.transform = GeneralizedRCNNTransform(
@@ -119,7 +122,7 @@ class LIP(nn.Module):
             self.memory = VisualMemory(channels, cfg.hidden_channels, len(LEVELS), cfg.gru_kernel,
                                        cfg.gn_groups, static=cfg.static_memory)
             channels = cfg.hidden_channels
-        self.path_aug = PathAugmentation() if cfg.path_augmentation else None
+        self.path_aug = PathAugmentation(cfg.resampling) if cfg.path_augmentation else None
         self.rpn = build_rpn(cfg, channels)
         self.roi_heads = LIPRoIHeads(cfg, channels)
         self.gates: list = []

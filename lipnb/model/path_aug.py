@@ -6,23 +6,31 @@
 
 No learned layers (the authors' code): going up the pyramid from the finest level,
 
-    N2 = H2,    N(i+1) = H(i+1) / 2 + bilinear_resize(N(i), 1/2) / 2.
+    N2 = H2,    N(i+1) = H(i+1) / 2 + down(N(i)) / 2.
 
-The resize goes to the exact size of H(i+1), so odd sizes (ceil-mode pooling in P6) fit.
+``down`` (:mod:`lipnb.model.resampling`) keeps feature ``i`` of a stride-``s`` map on pixel
+``s * i``: N(i+1)'s feature ``k`` takes N(i)'s feature ``2k`` (``resampling="aligned"``); the
+authors' bilinear resize by 1/2 (``"authors"``) averages ``2k`` and ``2k + 1``, half a stride off.
+The result has the exact size of H(i+1), so odd sizes (ceil-mode pooling in P6) fit.
 """
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import nn
+
+from .resampling import downsample
 
 
 class PathAugmentation(nn.Module):
     """forward(H: list of L tensors [B, C, H_l, W_l], finest first) -> N: same shapes."""
 
+    def __init__(self, resampling: str = "aligned"):
+        super().__init__()
+        self.resampling = resampling
+
     def forward(self, hidden: list) -> list:
         out = [hidden[0]]
         for h in hidden[1:]:
-            down = F.interpolate(out[-1], size=h.shape[-2:], mode="bilinear", align_corners=False)
+            down = downsample(out[-1], h.shape[-2:], self.resampling)
             out.append(0.5 * h + 0.5 * down)
         return out

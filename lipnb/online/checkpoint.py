@@ -41,6 +41,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LIP:
     if state is None or config is None:
         raise CheckpointError(f"{path}: needs a state dict ('model' or 'state_dict') and a LIPConfig dict "
                               f"('model_config' or 'config'); found keys {sorted(ckpt)}")
+    if "resampling" not in config:  # written before the field existed: the authors' resampling
+        config = {**config, "resampling": "authors"}
     model = LIP(LIPConfig.from_dict(config))
     try:
         model.load_state_dict(state)

@@ -33,6 +33,7 @@ from lipnb.errors import raise_all
 from lipnb.profiles import notebook_parameter_problems, notebook_parameters
 from lipnb.report.viewer import HEADLESS
 from lipnb.repro.manifest import build_manifest, write_manifest
+from lipnb.repro.release import WEIGHTS, export_weights
 from lipnb.repro.resume import free_name, record_parameters, resume_problems
 
 NOTEBOOKS_DIR = paths.REPO_ROOT / "notebooks"
@@ -193,6 +194,7 @@ def run_pipeline(profile: str = "smoke", results_dir: str | Path = paths.RESULTS
     wall = time.perf_counter() - start
     recorded = {**params, "out_dir": str(final)}
     manifest = build_manifest(profile, recorded, timings, wall)
+    manifest["weights"] = export_weights(staging / "work" / "finetune" / "last.pt", staging / WEIGHTS)
     if resumed:
         manifest["resumed"] = True  # wall times are those of the last, resumed pass
     write_manifest(staging / "manifest.json", manifest)

@@ -1,0 +1,74 @@
+"""The released weights of a reproduction: the fine-tuned model a new user segments with.
+
+At the end of a run, :func:`export_weights` turns ``work/finetune/last.pt`` (float32 weights, the
+optimiser, the data stream) into ``<profile>/weights.pt``: the model's weights in float16 and its
+``LIPConfig``, nothing else; the manifest records its size and sha256. ``davis-cpu``'s is
+committed (``results/davis-cpu/weights.pt``), and ``lipnb segment`` without ``--checkpoint``
+uses it (:func:`released_weights` checks it against its manifest first)::
+
+    info = export_weights(run / "work/finetune/last.pt", run / "weights.pt")   # {"file", "bytes", "sha256", ...}
+    path, info = released_weights()                                           # results/davis-cpu/weights.pt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from lipnb import paths
+from lipnb.errors import fail
+
+WEIGHTS = "weights.pt"
+RELEASED_PROFILE = "davis-cpu"  # the profile whose weights are committed
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_weights(checkpoint: Path, dest: Path) -> dict:
+    """Write ``dest`` = ``{"model": float16 state dict, "model_config": LIPConfig dict}`` from a
+    training checkpoint, atomically; returns what the manifest records about it."""
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    dest = Path(dest)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"model": state, "model_config": ckpt["model_config"]}, f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {"file": dest.name, "bytes": dest.stat().st_size, "sha256": sha256(dest), "dtype": "float16",
+            "from": "work/finetune/last.pt (the fine-tuned model of notebook 02)"}
+
+
+def released_weights(profile: str = RELEASED_PROFILE, results: Path = paths.RESULTS_DIR) -> tuple[Path, dict]:
+    """``(path, manifest entry)`` of ``profile``'s released weights, checked against the manifest's
+    sha256; a missing or changed file is a one-line error that says what to do."""
+    folder = Path(results) / profile
+    manifest_path, path = folder / "manifest.json", folder / WEIGHTS
+    todo = (f"run `make reproduce PROFILE={profile}` (it writes {path}), or pass --checkpoint "
+            "(a last.pt written by 'lipnb train')")
+    if not manifest_path.is_file() or not path.is_file():
+        fail(f"no released weights: {path if manifest_path.is_file() else manifest_path} not found; {todo}")
+    manifest = json.loads(manifest_path.read_text())
+    info = manifest.get("weights")
+    if not isinstance(info, dict) or "sha256" not in info:
+        fail(f"{manifest_path} records no released weights (a run before they were exported); {todo}")
+    found = sha256(path)
+    if found != info["sha256"]:
+        fail(f"{path} has sha256 {found[:12]}..., but {manifest_path} records {info['sha256'][:12]}...: the file was "
+             f"changed or belongs to another run; {todo}")
+    return path, {**info, "profile": profile, "commit": manifest.get("git", {}).get("commit", "?")[:7]}

@@ -240,3 +240,16 @@ def test_norm_levers_pretrain_on_their_own():
     assert levers.zero_key(levers.LEVERS["norm"]) != levers.zero_key(levers.LEVERS["baseline"])
     assert levers.zero_key(levers.LEVERS["warmup"]) == levers.zero_key(levers.LEVERS["baseline"])
     assert levers.zero_key(levers.LEVERS["groups_long"]) != levers.zero_key(levers.LEVERS["groups"])
+
+
+def test_zero_recurrent_weights_at_finetuning_start(model, tmp_path):
+    torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, tmp_path / "pre.pt")
+    recurrent = ("conv_h_zr", "conv_h.")
+    as_loaded = build_model(profiles.train_config("smoke", "finetune", init=str(tmp_path / "pre.pt")), 4)
+    zeroed = build_model(profiles.train_config("smoke", "finetune", init=str(tmp_path / "pre.pt"),
+                                               memory_recurrent_init="zero"), 4)
+    a, b = dict(as_loaded.memory.named_parameters()), dict(zeroed.memory.named_parameters())
+    assert all(b[k].abs().sum() == 0 and a[k].abs().sum() > 0 for k in b if any(r in k for r in recurrent))
+    assert all(torch.equal(a[k], b[k]) for k in b if not any(r in k for r in recurrent))  # the rest as loaded
+    with pytest.raises(ValueError, match="memory_recurrent_init"):
+        profiles.train_config("smoke", "finetune", memory_recurrent_init="small")

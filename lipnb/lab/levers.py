@@ -65,13 +65,16 @@ LEVERS = {
     # with it too (its own, not the shared one)
     "norm": {"model": {"head_input_norm": "rms_pos"}},
 }
+# (f) not in the paper: W_hz, W_hr, W_h (random after a zero-state pre-training) set to zero when fine-tuning starts
+LEVERS["zero_wh"] = {"train": {"memory_recurrent_init": "zero"}}
+LEVERS["zero_wh_groups"] = {"train": {**LEVERS["groups"]["train"], "memory_recurrent_init": "zero"}}
 LEVERS["norm_groups"] = {"train": dict(LEVERS["groups"]["train"]), "model": dict(LEVERS["norm"]["model"])}
 # groups with 3x the fine-tuning clips (a run parameter: both arms)
 LEVERS["groups_long"] = {"train": dict(LEVERS["groups"]["train"]), "run": {"finetune_iters": 90}}
 # the model fields that change the pre-trained network (a lever with one pre-trains on its own)
 PRETRAIN_MODEL = ("head_input_norm",)
 # the fields that cannot change a model fine-tuned with a static memory (its zero arm is shared)
-STATIC_IRRELEVANT = {"train": ("warmup_frames", "warmup_frames_max"), "model": ("carry",)}
+STATIC_IRRELEVANT = {"train": ("warmup_frames", "warmup_frames_max", "memory_recurrent_init"), "model": ("carry",)}
 SITUATIONS = {"hider": "occlusion", "twin": "crossing", "leaver": "leaving-returning", "distinct": "other"}
 
 

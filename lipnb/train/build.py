@@ -146,6 +146,8 @@ def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
         if init_ids != num_ids or cfg.stage == "finetune":
             reset_id_head(model, num_ids)
             model.cfg.num_ids = num_ids
+        if cfg.memory_recurrent_init == "zero" and model.memory is not None:
+            zero_recurrent_weights(model.memory)
     else:
         if cfg.stage == "finetune" and load_init:
             warnings.warn("fine-tuning without --init: the model starts from random weights", stacklevel=2)
@@ -155,6 +157,14 @@ def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
     if cfg.freeze:
         model.freeze(*cfg.freeze)
     return model
+
+
+def zero_recurrent_weights(memory) -> None:
+    """W_hz, W_hr and W_h of every Conv-GRU cell set to zero (``TrainConfig.memory_recurrent_init``)."""
+    with torch.no_grad():
+        for cell in memory.cells:
+            cell.conv_h_zr.weight.zero_()
+            cell.conv_h.weight.zero_()
 
 
 def build_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:

@@ -70,6 +70,11 @@ class TrainConfig:
     # where the sequence has fewer before the clip). None: a fixed ``warmup_frames`` (today's).
     warmup_frames_max: Optional[int] = None
     checkpoint_activations: bool = False  # full BPTT with per-frame activation checkpointing
+    # The Conv-GRU's recurrent weights (W_hz, W_hr, W_h) when fine-tuning starts from a pre-trained
+    # model (not in the paper). Pre-training feeds a zero state, so they get no gradient and keep
+    # their random initialisation; "zero" sets them to zero, so that the carried state first enters
+    # only through eq. 1d's (1 - z) h and the recurrent weights are learned from nothing. None: as loaded.
+    memory_recurrent_init: Optional[str] = None
 
     # --- optimisation: SGD with a step schedule ---
     batch_size: int = 16  # images (pretrain) or clips (finetune) per step, all processes together
@@ -109,6 +114,8 @@ class TrainConfig:
         if self.clip_source_weights and len(self.clip_source_weights) != 1 + len(self.clip_sources):
             raise ValueError(f"clip_source_weights needs one share per source (data + clip_sources: "
                              f"{1 + len(self.clip_sources)}), got {self.clip_source_weights}")
+        if self.memory_recurrent_init not in (None, "zero"):
+            raise ValueError(f"memory_recurrent_init must be None or 'zero', got {self.memory_recurrent_init!r}")
         if self.warmup_frames_max is not None and self.warmup_frames_max < self.warmup_frames:
             raise ValueError(f"warmup_frames_max {self.warmup_frames_max} < warmup_frames {self.warmup_frames}")
 

@@ -3,7 +3,7 @@
 The data's walk, one file per step::
 
     images -> torchvision's GeneralizedRCNNTransform (normalise, pad; resize in eval only)
-           -> backbone.py  (ResNet + FPN with GroupNorm: P2..P6)
+           -> backbone.py  (ResNet + FPN with GroupNorm: P2..P6; resampling.py keeps feature i on pixel s*i)
            -> memory.py    (VisualMemory: one ConvGRUCell per level, eq. 1a-1d)
            -> path_aug.py  (PathAugmentation: N2 = H2, N(i+1) = H(i+1)/2 + down(N(i))/2)
            -> rpn.py       (torchvision RPN, 5 ratios x 1 size per level)

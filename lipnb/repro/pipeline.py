@@ -194,7 +194,9 @@ def run_pipeline(profile: str = "smoke", results_dir: str | Path = paths.RESULTS
     wall = time.perf_counter() - start
     recorded = {**params, "out_dir": str(final)}
     manifest = build_manifest(profile, recorded, timings, wall)
-    manifest["weights"] = export_weights(staging / "work" / "finetune" / "last.pt", staging / WEIGHTS)
+    finetuned = staging / "work" / "finetune" / "last.pt"
+    if finetuned.is_file():  # the released weights (lipnb.repro.release)
+        manifest["weights"] = export_weights(finetuned, staging / WEIGHTS)
     if resumed:
         manifest["resumed"] = True  # wall times are those of the last, resumed pass
     write_manifest(staging / "manifest.json", manifest)

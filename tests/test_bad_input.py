@@ -739,7 +739,10 @@ def test_sigint_and_sigterm_leave_a_visible_partial_and_one_line(tmp_path, clip)
                 "--threads", "1", "--set", "max_iters=1000000", *NEVER_STOP]
         runs[sig] = (out, subprocess.Popen([str(a) for a in argv], cwd=REPO, stdout=subprocess.PIPE,
                                            stderr=subprocess.PIPE, text=True,
-                                           env={**os.environ, "OMP_NUM_THREADS": "1"}))
+                                           env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                           # as typed in a terminal, even under a runner that ignores SIGINT
+                                           # (a background job's children inherit SIG_IGN)
+                                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)))
     before = checksums(clip / "frames", clip / "first.png")
     deadline = time.monotonic() + 60
     pending = dict(runs)

@@ -54,7 +54,7 @@ def build_model(args):
     if args.random_weights:
         model = random_model(model_config(args.random_weights), seed=args.seed, device=args.device)
     else:
-        checkpoint = args.checkpoint or released(args)
+        checkpoint = args.checkpoint or released()
         try:
             model = load_model(checkpoint, device=args.device)
         except CheckpointError as e:
@@ -64,7 +64,7 @@ def build_model(args):
     return model
 
 
-def released(args):
+def released():
     """The released weights (:mod:`lipnb.repro.release`), checked against their manifest, named on stderr."""
     import sys
 

@@ -150,3 +150,22 @@ def test_recipe_is_chosen_by_mean_score(monkeypatch):
         "sequence": s, "J&F": scores[(cfg, s)], "J": 0, "F": 0, "finetune_iters": 1, "seconds": 0})
     best, rows = choose_recipe(None, None, ["s1", "s2"], {"high": "high", "low": "low"}, log=None)
     assert best == "low" and len(rows) == 4  # 45 beats 40 although "high" wins s1
+
+
+def test_recipe_candidates_try_the_authors_early_stopping_and_none(monkeypatch):
+    from lipnb.lab import recipes as recipe
+    from lipnb.online import OnlineConfig
+    from lipnb.online.config import STOP_THRESHOLDS
+    from lipnb.online.finetune import EarlyStopping
+
+    monkeypatch.setattr(recipe, "online_config", lambda run: OnlineConfig(lr=0.01, max_iters=30))
+    dynamic, zero = recipe.candidates(None), recipe.candidates(None, zero_hidden=True)
+    assert len(dynamic) == 4 and len(zero) == 2 and all(c.lr == 0.01 and c.max_iters == 30 for c in dynamic.values())
+    assert {c.warm_first_frame for c in zero.values()} == {0}
+    stops = [c.stop_thresholds for c in zero.values()]
+    assert stops == [STOP_THRESHOLDS, recipe.NO_EARLY_STOPPING]
+    never = EarlyStopping(recipe.NO_EARLY_STOPPING)
+    assert never.active({"rpn": 0.0, "id": 0.0, "box": 0.0, "mask": 0.0}) == ["rpn", "id", "box", "mask"]
+    assert not never.done
+    assert recipe.label(zero["early stopping off, warm_first_frame=0"]) == \
+        "early stopping off, lr 0.01, warm_first_frame=0"

@@ -12,7 +12,7 @@ from lipnb.errors import UserError
 from lipnb.online.checkpoint import load_model, random_model
 from lipnb.paths import RESULTS_DIR
 from lipnb.profiles import model_config
-from lipnb.repro.release import WEIGHTS, export_weights, released_weights, sha256
+from lipnb.repro.release import WEIGHTS, export_weights, released_recipe, released_weights, sha256
 
 
 def test_exported_weights_are_float16_and_give_the_same_masks(tmp_path):
@@ -73,4 +73,18 @@ def test_segment_without_a_checkpoint_uses_the_released_model(davis2016_root, tm
     assert code in (0, None)
     err = capsys.readouterr().err
     assert f"model: {RESULTS_DIR / 'davis-cpu' / WEIGHTS} (the released davis-cpu model of commit" in err
+    assert "online settings: those its reproduction chose on training videos" in err
     assert sorted(p.name for p in out.glob("*.png")) == ["00000.png", "00001.png", "00002.png"]
+
+
+def test_the_released_model_comes_with_the_online_recipe_chosen_for_it(tmp_path):
+    assert released_recipe(results=tmp_path) == {}  # none recorded: the paper's defaults
+    folder = tmp_path / "davis-cpu"
+    folder.mkdir()
+    record = {"best": "b", "candidates": {"a": {"lr": 0.5}, "b": {"lr": 0.01, "max_iters": 7, "gone": 1}}}
+    (folder / "online_recipe.json").write_text(json.dumps(record))
+    assert released_recipe(results=tmp_path) == {"lr": 0.01, "max_iters": 7}  # fields OnlineConfig no longer has: dropped
+    assert released_recipe(zero_hidden=True, results=tmp_path) == {}
+    committed = released_recipe()
+    assert committed and committed["max_iters"] == json.loads((RESULTS_DIR / "davis-cpu" / "manifest.json")
+                                                              .read_text())["parameters"]["online_iters"]

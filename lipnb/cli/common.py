@@ -27,7 +27,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 def online_config(args):
     """The OnlineConfig of ``--set`` (and ``--seed``): every value checked for type and range first,
-    one ``error:`` line per bad value (see :mod:`lipnb.cli.values`)."""
+    one ``error:`` line per bad value (see :mod:`lipnb.cli.values`). With the released model (no
+    ``--checkpoint``), ``--set`` changes the online settings its reproduction chose for it;
+    otherwise the paper's defaults."""
     from lipnb.cli.values import ONLINE, field_specs, parse_pairs, problem
     from lipnb.errors import raise_all
     from lipnb.online.config import OnlineConfig
@@ -36,7 +38,17 @@ def online_config(args):
     overrides, problems = parse_pairs(args.set, "--set", specs, "OnlineConfig")
     problems.insert(0, problem(f"--seed {args.seed}", args.seed, specs["seed"]))
     raise_all(problems)
-    overrides = {"seed": args.seed, **overrides}
+    base = {}
+    if not args.checkpoint and not args.random_weights:
+        from lipnb.repro.release import released_recipe
+
+        base = released_recipe(args.zero_hidden)
+        if base:
+            import sys
+
+            print(f"online settings: those its reproduction chose on training videos (results/davis-cpu/online_recipe"
+                  f"{'-zero' if args.zero_hidden else ''}.json); --set changes them", file=sys.stderr)
+    overrides = {**base, "seed": args.seed, **overrides}
     try:
         return OnlineConfig(**overrides)
     except (TypeError, ValueError) as e:

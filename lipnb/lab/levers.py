@@ -246,8 +246,7 @@ def run_lever(profile: str, name: str, lever: dict, seed: int, out: str, overrid
     jf = {zero: 100 * evs[zero]["global"]["J&F-Mean"] for zero in (False, True)}
     row = {"lever": name, "seed": seed, "dynamic": jf[False], "zero": jf[True], "dynamic - zero": jf[False] - jf[True],
            **{f"alpha {a:g}": float(v) for a, v in zip(dialed["alpha"], dialed["J&F"])},
-           "recipe dynamic": recipes.chosen(run).lr, "recipe dynamic warm": recipes.chosen(run).warm_first_frame,
-           "recipe zero": recipes.chosen(run, True).lr}
+           "recipe dynamic": recipes.label(recipes.chosen(run)), "recipe zero": recipes.label(recipes.chosen(run, True))}
     sit_dyn, sit_zero = by_situation(evs[False], situations), by_situation(evs[True], situations)
     for s in ("occlusion", "crossing", "leaving-returning"):
         row[f"{s}: dynamic - zero"] = sit_dyn.get(s, float("nan")) - sit_zero.get(s, float("nan"))
@@ -284,7 +283,7 @@ def summarize(rows: list[dict]):
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    cols = [c for c in df.columns if c not in ("lever", "seed", "recipe dynamic", "recipe dynamic warm", "recipe zero")]
+    cols = [c for c in df.columns if c not in ("lever", "seed", "recipe dynamic", "recipe zero")]
     out = []
     for lever, g in df.groupby("lever", sort=False):
         r = {"lever": lever, "seeds": len(g)}

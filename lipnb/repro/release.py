@@ -8,6 +8,7 @@ uses it (:func:`released_weights` checks it against its manifest first)::
 
     info = export_weights(run / "work/finetune/last.pt", run / "weights.pt")   # {"file", "bytes", "sha256", ...}
     path, info = released_weights()                                           # results/davis-cpu/weights.pt
+    settings = released_recipe()      # the online settings its reproduction chose for it (OnlineConfig fields)
 """
 
 from __future__ import annotations
@@ -72,3 +73,20 @@ def released_weights(profile: str = RELEASED_PROFILE, results: Path = paths.RESU
         fail(f"{path} has sha256 {found[:12]}..., but {manifest_path} records {info['sha256'][:12]}...: the file was "
              f"changed or belongs to another run; {todo}")
     return path, {**info, "profile": profile, "commit": manifest.get("git", {}).get("commit", "?")[:7]}
+
+
+def released_recipe(zero_hidden: bool = False, profile: str = RELEASED_PROFILE,
+                    results: Path = paths.RESULTS_DIR) -> dict:
+    """The online settings (:class:`~lipnb.online.OnlineConfig` fields) that ``profile``'s
+    reproduction chose for its released model on training videos (``online_recipe[-zero].json``,
+    :mod:`lipnb.lab.recipes`), or ``{}`` (the paper's defaults) when it recorded none."""
+    from dataclasses import fields
+
+    from lipnb.online.config import OnlineConfig
+
+    path = Path(results) / profile / f"online_recipe{'-zero' if zero_hidden else ''}.json"
+    if not path.is_file():
+        return {}
+    record = json.loads(path.read_text())
+    known = {f.name for f in fields(OnlineConfig)}
+    return {k: v for k, v in record["candidates"][record["best"]].items() if k in known}

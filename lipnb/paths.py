@@ -7,12 +7,22 @@ repository); ``LIPNB_DAVIS2016`` and ``LIPNB_COCO`` override the single datasets
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "results"
 DATA_DIR = REPO_ROOT / "data"
+
+
+def sha256(path: str | Path) -> str:
+    """A file's sha256 (hex), read in 1 MiB blocks: what a download or a release is checked against."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def shared_data_dir() -> Path:

@@ -9,6 +9,7 @@ from PIL import Image
 
 from lipnb.cli import download as D
 from lipnb.data.davis import DavisDataset, write_mask
+from lipnb.paths import sha256
 
 
 def _jpeg(path, h=24, w=32):
@@ -51,7 +52,7 @@ def test_download_file_url(tmp_path):
     src.write_bytes(b"x" * 3_000_000)
     out = D.download(src.as_uri(), tmp_path / "out" / "copy.bin", progress=False, chunk=1 << 16)
     assert out.read_bytes() == src.read_bytes() and not (tmp_path / "out" / "copy.bin.part").exists()
-    assert D.sha256(out) == D.sha256(src)
+    assert sha256(out) == sha256(src)
     src.write_bytes(b"changed")  # an existing download is kept
     assert D.download(src.as_uri(), out, progress=False).stat().st_size == 3_000_000
 

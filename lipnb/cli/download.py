@@ -22,7 +22,6 @@ the data readers (:mod:`lipnb.data`) never do.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 import tempfile
@@ -93,14 +92,6 @@ def download(url: str, dest: str | Path, progress: bool = True, chunk: int = 1 <
         raise OSError(f"{url}: got {done} bytes, expected {total}")
     part.rename(dest)
     return dest
-
-
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def extract(archive: str | Path, dest: str | Path) -> Path:

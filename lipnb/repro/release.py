@@ -13,25 +13,17 @@ uses it (:func:`released_weights` checks it against its manifest first)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
 from lipnb import paths
+from lipnb.paths import sha256
 from lipnb.errors import fail
 
 WEIGHTS = "weights.pt"
 RELEASED_PROFILE = "davis-cpu"  # the profile whose weights are committed
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def export_weights(checkpoint: Path, dest: Path) -> dict:

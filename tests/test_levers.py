@@ -1,6 +1,7 @@
 """The memory's levers (issue 21) as training settings: each does what it says, and the defaults
 change nothing (one parameter group, the same clips)."""
 
+import json
 import dataclasses
 
 import pytest
@@ -253,3 +254,19 @@ def test_zero_recurrent_weights_at_finetuning_start(model, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in b if not any(r in k for r in recurrent))  # the rest as loaded
     with pytest.raises(ValueError, match="memory_recurrent_init"):
         profiles.train_config("smoke", "finetune", memory_recurrent_init="small")
+
+
+def test_the_levers_command_collects_a_stopped_call_into_its_table(tmp_path):
+    from lipnb.cli.levers import main
+    from lipnb.paths import RESULTS_DIR
+
+    rows = json.loads((RESULTS_DIR / "smoke-levers" / "levers_runs.json").read_text())
+    for r in [r for r in rows if r["lever"] in ("baseline", "groups")]:
+        f = tmp_path / "work" / f"seed-{r['seed']}" / r["lever"] / "lever_row.json"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps({"row": r}))
+    assert main(["--out", str(tmp_path), "--levers", "groups", "baseline", "--collect", "the call that ran them"]) == 0
+    table = (tmp_path / "levers.md").read_text()
+    assert "measured by this project: `the call that ran them`" in table
+    assert table.index("| groups | 3 |") < table.index("| baseline | 3 |")  # the order asked for
+    assert json.loads((tmp_path / "levers_runs.json").read_text())[0]["lever"] == "groups"

@@ -1,7 +1,7 @@
 """The memory's levers, one at a time and combined, at a small scale (issue 21)::
 
-    python -m lipnb.lab.levers --profile smoke --seeds 0 1 2 --jobs 2
-    python -m lipnb.lab.levers --profile smoke --seeds 0 1 2 --jobs 2 --levers baseline groups combined \
+    python -m lipnb.cli.levers --profile smoke --seeds 0 1 2 --jobs 2
+    python -m lipnb.cli.levers --profile smoke --seeds 0 1 2 --jobs 2 --levers baseline groups combined \
         --combine mix groups
 
 Each lever is a set of :class:`~lipnb.train.TrainConfig` fields (``train``) and
@@ -32,13 +32,11 @@ Writes ``<out>/levers_runs.csv`` (one row per lever and seed), ``<out>/levers.cs
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import fcntl
 import hashlib
 import json
 import os
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -360,57 +358,39 @@ def _pool(fn, jobs, processes):
         return list(pool.map(fn, *zip(*jobs)))
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lipnb.lab.levers", description=__doc__.split("\n")[0])
-    p.add_argument("--profile", default="smoke")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--levers", nargs="+", default=list(LEVERS), help=f"of {list(LEVERS)} and 'combined'")
-    p.add_argument("--combine", nargs="+", default=[], help="the levers 'combined' joins")
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--videos", type=int, default=16)
-    p.add_argument("--data-seed", type=int, default=100)
-    p.add_argument("--stat-videos", type=int, default=4)
-    p.add_argument("--out", default=None, help="default RESULTS_DIR/<profile>-levers")
-    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    p.add_argument("--collect", metavar="COMMAND", default=None,
-                   help="run nothing: build the table from the finished runs' lever_row.json in <out>/work, "
-                        "naming COMMAND as the command that ran them (for a call that was stopped)")
-    args = p.parse_args(argv)
-    from lipnb.profiles import notebook_parameters
+def collect(out: Path, names: list, command: str, profile: str, params: dict, videos: int, data_seed: int,
+            stat_videos: int, combined: tuple = ()) -> Path:
+    """The table from the finished runs' ``lever_row.json`` in ``out/work`` (levers ``names``, in
+    that order), naming ``command`` as what ran them (for a call that was stopped)."""
+    found = sorted((out / "work").glob("seed-*/*/lever_row.json"))
+    order = {n: i for i, n in enumerate(names)}
+    rows = sorted([r for r in (json.loads(f.read_text())["row"] for f in found) if r["lever"] in order],
+                  key=lambda r: (order[r["lever"]], r["seed"]))
+    (out / "levers_runs.json").write_text(json.dumps(rows, indent=1))
+    wall = (sum(r["wall s"] for r in rows),)
+    return write(rows, out, command, profile, params, videos, data_seed, stat_videos,
+                 {n: lever(n, combined) for n in names if any(r["lever"] == n for r in rows)}, wall)
 
-    overrides = {k: type(notebook_parameters(args.profile)[k])(v) for k, v in args.parameter}
-    params = notebook_parameters(args.profile, **overrides)
-    out = Path(args.out or RESULTS_DIR / f"{args.profile}-levers")
-    out.mkdir(parents=True, exist_ok=True)
-    levers = {n: (combine(args.combine) if n == "combined" else LEVERS[n]) for n in args.levers}
-    if args.collect:
-        found = sorted((out / "work").glob("seed-*/*/lever_row.json"))
-        rows = [json.loads(f.read_text())["row"] for f in found]
-        order = {n: i for i, n in enumerate(args.levers)}
-        rows = sorted([r for r in rows if r["lever"] in levers], key=lambda r: (order[r["lever"]], r["seed"]))
-        (out / "levers_runs.json").write_text(json.dumps(rows, indent=1))
-        wall = (sum(r["wall s"] for r in rows),)
-        path = write(rows, out, args.collect, args.profile, params, args.videos, args.data_seed, args.stat_videos,
-                     {n: levers[n] for n in order if any(r["lever"] == n for r in rows)}, wall)
-        print(path.read_text())
-        return 0
+
+def run_levers(levers: dict, seeds: list, out: Path, command: str, profile: str, overrides: dict, params: dict,
+               jobs: int = 2, videos: int = 16, data_seed: int = 100, stat_videos: int = 4) -> Path:
+    """Pre-train once per seed, then every (lever, seed) on ``jobs`` processes; the table goes to
+    ``out`` beside the rows of other levers measured there before. Returns ``levers.md``'s path."""
     t0 = time.time()
-    memory_eval_set(args.videos, args.data_seed)  # generate once, before the processes
-    _pool(pretrain_seed, [(args.profile, s, str(out), overrides) for s in args.seeds], args.jobs)
-    jobs = [(args.profile, n, lv, s, str(out), overrides, args.videos, args.data_seed, args.stat_videos)
-            for n, lv in levers.items() for s in args.seeds]
-    rows = _pool(run_lever, jobs, args.jobs)
+    memory_eval_set(videos, data_seed)  # generate once, before the processes
+    _pool(pretrain_seed, [(profile, s, str(out), overrides) for s in seeds], jobs)
+    rows = _pool(run_lever, [(profile, n, lv, s, str(out), overrides, videos, data_seed, stat_videos)
+                             for n, lv in levers.items() for s in seeds], jobs)
     # earlier rows of other levers in this folder (a table built over several calls)
     old = out / "levers_runs.json"
     kept = [r for r in (json.loads(old.read_text()) if old.is_file() else []) if r["lever"] not in levers]
     rows = kept + rows
     old.write_text(json.dumps(rows, indent=1))
-    command = "python -m lipnb.lab.levers " + " ".join(argv if argv is not None else sys.argv[1:])
-    path = write(rows, out, command, args.profile, params, args.videos, args.data_seed, args.stat_videos,
+    return write(rows, out, command, profile, params, videos, data_seed, stat_videos,
                  {**{r["lever"]: LEVERS.get(r["lever"], {}) for r in kept}, **levers}, time.time() - t0)
-    print(path.read_text())
-    return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def lever(name: str, combined: tuple = ()) -> dict:
+    """A lever by name; ``combined`` joins the levers it names."""
+    return combine(list(combined)) if name == "combined" else LEVERS[name]
+

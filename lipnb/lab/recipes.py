@@ -1,28 +1,27 @@
 """The online recipe of a run, chosen on training videos for each model alike (notebooks 03, 04).
 
-The paper gives the online fine-tuning's caps and its early-stopping rule but not its learning
-rate, and says nothing of frame 0's state. Candidates (:class:`OnlineConfig` variants) are
+The paper gives the online fine-tuning's caps and its early-stopping rule but not the rule's
+thresholds or the learning rate, and says nothing of frame 0's state. Candidates (:class:`OnlineConfig` variants) are
 each run on a few *training* sequences, cut to their first ``max_frames`` frames, and scored
 with J&F against the training masks in memory (no files); the best mean wins. Each model of
 Table 3 gets its recipe from the same candidates and sequences, so neither arm is tuned more::
 
-    best, rows = choose_recipe(model, davis_train, ["bear", "bmx-bumps"], {"lr=0.01": cfg, ...})
+    best, rows = choose_recipe(model, davis_train, ["bear", "bmx-bumps"], {"off": cfg, ...})
 
 The candidates are the run's online settings (``online_lr``, ``online_iters``) and variants
 of them: with the early stopping of the authors' thresholds or without early stopping (every
 head trained for all ``online_iters``), and, for a model whose memory is carried, frame 0 first
 passed through the Conv-GRU three times so that the heads are fine-tuned on a filled memory
 (:attr:`OnlineConfig.warm_first_frame`). The paper's thresholds are "empirically chosen"
-(§4.2); the authors' values were chosen for their losses, and under this project's focal id
-loss (a mean over the sampled RoIs) 0.15 is reached while the id scores are still near 0.5, the
-same for a box on the object and a box half off it (measured at the davis-cpu reference of
-commit 2361701: Table 1 46.8 with the authors' thresholds, 53.2 without early stopping of the
-id head). Each is run on a few sequences of the *training* videos (``davis_train``; the
+(§4.2); the authors' values were chosen for their losses, and under this project's focal id loss
+(a mean over the sampled RoIs) 0.15 is reached while the id scores are still near 0.5, the same
+for a box on the object and a box half off it (davis-cpu model of commit 2361701, its recipe, 16
+val sequences: 46.8 J&F with the authors' thresholds, 53.2 with the id head's at 0, 55.3 with
+none). Each candidate is run on a few sequences of the *training* videos (``davis_train``; the
 profile's ``recipe_sequences``), cut to their first ``recipe_frames`` frames
 (:data:`lipnb.profiles.LAB`), and the best mean J&F is kept in ``online_recipe[-zero].json``;
 the validation videos are only scored, never used for the choice. The zero-hidden model
-(Table 3) gets the
-same candidates minus the warm-up, which cannot change it::
+(Table 3) gets the same candidates minus the warm-up, which cannot change it::
 
     cfg = recipes.choose(run)                       # notebook 03, the dynamic model
     cfg = recipes.choose(run, zero_hidden=True)     # notebook 04

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 from lipnb import paths
-from lipnb.paths import sha256
 from lipnb.errors import fail
+from lipnb.paths import sha256
 
 WEIGHTS = "weights.pt"
 RELEASED_PROFILE = "davis-cpu"  # the profile whose weights are committed

@@ -88,3 +88,18 @@ def test_the_released_model_comes_with_the_online_recipe_chosen_for_it(tmp_path)
     committed = released_recipe()
     assert committed and committed["max_iters"] == json.loads((RESULTS_DIR / "davis-cpu" / "manifest.json")
                                                               .read_text())["parameters"]["online_iters"]
+
+
+def test_the_choice_log_compares_the_kept_candidate_with_the_best(davis2016_root):
+    from lipnb.data.davis import DavisDataset
+    from lipnb.lab.choice import ChoiceLog
+    from lipnb.online import OnlineConfig
+    from lipnb.online.inference import segment_sequence
+
+    seq = DavisDataset(davis2016_root, "2016", "val", "480p", "240p")["blackswan"]
+    log = ChoiceLog(seq.read_mask)
+    segment_sequence(load_model(released_weights()[0]), seq.read_frame, 4, seq.first_mask(), lambda i, ids: None,
+                     OnlineConfig(max_iters=20, refresh=False), "blackswan", progress=False, on_frame=log)
+    s = log.summary()
+    assert s["frames"] == 3 and s["candidates"] >= 1 and 0 <= s["IoU(top)"] <= s["IoU(best)"] <= 1
+    assert 0.2 < s["top score"] <= 1 and s["score(best)"] <= s["top score"]

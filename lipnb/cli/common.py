@@ -40,14 +40,14 @@ def online_config(args):
     raise_all(problems)
     base = {}
     if not args.checkpoint and not args.random_weights:
-        from lipnb.repro.release import released_recipe
+        from lipnb.repro.release import RELEASED_PROFILE, recipe_name, released_recipe
 
         base = released_recipe(args.zero_hidden)
         if base:
             import sys
 
-            print(f"online settings: those its reproduction chose on training videos (results/davis-cpu/online_recipe"
-                  f"{'-zero' if args.zero_hidden else ''}.json); --set changes them", file=sys.stderr)
+            print(f"online settings: those its reproduction chose on training videos (results/{RELEASED_PROFILE}/"
+                  f"{recipe_name(args.zero_hidden)}); --set changes them", file=sys.stderr)
     overrides = {**base, "seed": args.seed, **overrides}
     try:
         return OnlineConfig(**overrides)

@@ -18,10 +18,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 
-from lipnb.data.transforms import boxes_from_masks
+from lipnb.lab.oracle import true_boxes
 
 
 class ChoiceLog:
@@ -36,10 +35,9 @@ class ChoiceLog:
         if det is None or len(det.boxes) == 0:
             return
         truth = self.read_mask(i)
-        gt = torch.from_numpy(truth == object_ids[0])[None]
-        if not gt.any():
+        if not (truth == object_ids[0]).any():
             return
-        box = resize_boxes(boxes_from_masks(gt, self.box_expand), list(truth.shape), list(det.ff.image_sizes[0]))
+        box = true_boxes(truth, object_ids[:1], det.ff.image_sizes[0], self.box_expand)  # [1, 4]
         iou = box_iou(det.boxes, box.to(det.boxes.device))[:, 0]  # [D]
         top, best = int(det.scores.argmax()), int(iou.argmax())
         self.rows.append((i, len(det.boxes), float(det.scores[top]), float(iou[top]), float(iou[best]),

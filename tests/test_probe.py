@@ -140,3 +140,16 @@ def test_probe_scales_features_without_centring():
         assert torch.allclose(probe(torch.zeros_like(first))[0], probe.classify.bias[:, None, None].expand(3, 5, 6))
         expected = torch.nn.functional.conv2d((first / probe.std)[None], probe.classify.weight, probe.classify.bias)
         assert torch.allclose(probe(first), expected, atol=1e-6)
+
+
+def test_probe_on_two_processes_writes_the_same_masks(tmp_path):
+    """``jobs=2``: one process per sequence (lipnb.online.pool), results in the sequences' order."""
+    davis = DavisDataset(ensure_procedural(ProceduralSpec(seed=0)).davis, "2017", "val")
+    names = list(davis.sequences)[:2]
+    cfg = P.ProbeConfig(steps=5)
+    one = P.probe_davis(davis, tmp_path / "one", names, cfg, progress=False)
+    two = P.probe_davis(davis, tmp_path / "two", names, cfg, progress=False, jobs=2)
+    assert [t["name"] for t in two] == [t["name"] for t in one] == names
+    pngs = sorted((tmp_path / "one").glob("*/*.png"))
+    assert pngs and all(np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(
+        tmp_path / "two" / p.relative_to(tmp_path / "one")))) for p in pngs)

@@ -237,3 +237,24 @@ def test_dial_over_seeds_reads_the_reproduction_and_reports(tmp_path):
     (ref / "evaluations" / "table3-alpha0.25.json").unlink()
     with pytest.raises(FileNotFoundError, match="no table3-alpha0.25.json"):
         dial.read_rows(ref / "evaluations", 0, "davis-cpu")
+
+
+def test_sequences_segmented_in_two_processes_give_the_same_masks(procedural, tmp_path):
+    """``jobs=2`` (one process per sequence, lipnb.online.pool) writes what one process writes, and the
+    timing in the sequences' order; a hook (the oracle's) only runs in this process."""
+    import numpy as np
+    from PIL import Image
+
+    davis = DavisDataset(procedural.davis, "2017", "val")
+    names = list(davis.sequences)[:2]
+    cfg = OnlineConfig(max_iters=2, refresh_iters=1)
+    model = random_model(model_config("smoke"))
+    one = infer_davis(model, davis, tmp_path / "one", cfg, names, progress=False)
+    two = infer_davis(model, davis, tmp_path / "two", cfg, names, progress=False, jobs=2)
+    assert [r.name for r in two] == names and [r.num_frames for r in two] == [r.num_frames for r in one]
+    assert [r["name"] for r in json.loads((tmp_path / "two" / "timing.json").read_text())] == names
+    pngs = sorted((tmp_path / "one").glob("*/*.png"))
+    assert pngs and all(np.array_equal(np.array(Image.open(p)), np.array(Image.open(tmp_path / "two" / p.relative_to(
+        tmp_path / "one")))) for p in pngs)
+    with pytest.raises(ValueError, match="jobs=1"):
+        infer_davis(model, davis, tmp_path / "three", cfg, names, progress=False, on_sequence=lambda s: None, jobs=2)

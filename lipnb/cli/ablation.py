@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     problems += [f"--seeds {s}: must be an integer >= 0" for s in args.seeds if s < 0]
     problems.append(f"--jobs {args.jobs}: must be >= 1" if args.jobs < 1 else None)
     raise_all(problems)
-    if args.jobs > 1:
-        overrides["threads"] = 1
+    if args.jobs > 1:  # the seeds in parallel, each on one thread and one sequence at a time
+        overrides.update(threads=1, jobs=1)
     params = check_parameters(args.profile, overrides)  # one error line per bad value
     folder = check_out_apart(Path(args.results_dir) / f"{args.profile}-ablation",
                              {**data_inputs(params), "--reference": args.reference}, flag="--results-dir")

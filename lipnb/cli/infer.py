@@ -45,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sequences", help="comma-separated subset of the split")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder")
     p.add_argument("--no-evaluate", action="store_true", help="only write the masks")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="sequences segmented at once on a CPU, each in its own process (not with --oracle)")
     p.add_argument("--oracle", action="store_true",
                    help="also segment with ground-truth boxes and with the best proposal per object "
                         "(DIR/oracle-boxes, DIR/oracle-proposals): where J&F is lost")
@@ -108,6 +110,8 @@ def run(args) -> int:
     from lipnb.cli.safety import StagedFolder, check_out_apart, check_out_free, out_lock, recover_stagings
 
     check_threads(args)
+    if args.jobs < 1 or (args.jobs > 1 and args.oracle):
+        fail(f"--jobs {args.jobs}: must be >= 1, and 1 with --oracle (its hook runs in this process)")
     cfg = online_config(args)  # every --set value checked before any work
     dataset = open_dataset(args)
     names = [s.strip() for s in args.sequences.split(",") if s.strip()] if args.sequences else dataset.sequences
@@ -139,7 +143,7 @@ def run(args) -> int:
             (stage / "online_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
             hook = oracle_hook(dataset, names, stage, cfg.box_expand, cfg.mask_threshold) if args.oracle else None
             results = infer_davis(model, dataset, stage, cfg, names, progress=not args.no_progress,
-                                  resume=resume_from is not None, on_sequence=hook)
+                                  resume=resume_from is not None, on_sequence=hook, jobs=args.jobs)
             for r in results:
                 print(f"[lipnb infer] {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning "
                       f"{r.finetune_iters} it / {r.finetune_s:.1f}s, inference {r.inference_fps:.2f} frames/s")

@@ -33,6 +33,7 @@ def baseline(run: Run, es: EvalSet, method: str) -> Path:
             for i in range(seq.num_frames):
                 seq.write_result(out, i, first)
     else:
-        timings = probe_davis(es.scored, out, es.sequences, ProbeConfig(seed=run.seed), progress=False)
+        timings = probe_davis(es.scored, out, es.sequences, ProbeConfig(seed=run.seed), progress=False,
+                              jobs=run.online_jobs)
         print(f"  probe: {len(timings)} sequences in {sum(t['total_s'] for t in timings):.0f} s")
     return out

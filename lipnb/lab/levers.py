@@ -196,7 +196,7 @@ def pretrain_seed(profile: str, seed: int, out: str, overrides: dict) -> float:
 
     t = time.time()
     run = stages.Run(**notebook_parameters(profile, out_dir=str(Path(out) / "work" / f"seed-{seed}"),
-                                           seed=seed, threads=1, **overrides)).setup()
+                                           seed=seed, threads=1, jobs=1, **overrides)).setup()
     with _locked(run.work / "pretrain.lock"):
         stages.train_stage(run, "pretrain")
     return time.time() - t
@@ -214,7 +214,7 @@ def run_lever(profile: str, name: str, lever: dict, seed: int, out: str, overrid
 
     t0 = time.time()
     base = Path(out) / "work" / f"seed-{seed}"
-    run = stages.Run(**notebook_parameters(profile, out_dir=str(base / name), seed=seed, threads=1,
+    run = stages.Run(**notebook_parameters(profile, out_dir=str(base / name), seed=seed, threads=1, jobs=1,
                                            **{**overrides, **lever.get("run", {})})).setup()
     pre_fields = pretrain_part(lever)
     if pre_fields:  # a network change: this lever's own pre-training (shared by the levers with the same fields)

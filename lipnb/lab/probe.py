@@ -138,15 +138,17 @@ def probe_sequence(trunk, seq, out_dir: str | Path, cfg: ProbeConfig) -> dict:
 
 
 def probe_davis(davis, out_dir: str | Path, sequences: list | None = None, cfg: ProbeConfig | None = None,
-                progress: bool = True) -> list[dict]:
-    """The baseline on ``sequences`` (default: all) of a :class:`~lipnb.data.davis.DavisDataset`."""
+                progress: bool = True, jobs: int = 1) -> list[dict]:
+    """The baseline on ``sequences`` (default: all) of a :class:`~lipnb.data.davis.DavisDataset`,
+    ``jobs`` sequences at once (:mod:`lipnb.online.pool`)."""
     from tqdm.auto import tqdm
 
+    from lipnb.online.pool import map_on_copies
+
     cfg = cfg or ProbeConfig()
-    trunk = imagenet_trunk()
-    names = list(sequences or davis.sequences)
-    return [probe_sequence(trunk, davis[name], out_dir, cfg)
-            for name in tqdm(names, desc="linear probe", disable=not progress)]
+    tasks = [(davis[name], out_dir, cfg) for name in sequences or davis.sequences]
+    return list(tqdm(map_on_copies(imagenet_trunk(), probe_sequence, tasks, jobs), total=len(tasks),
+                     desc="linear probe", disable=not progress))
 
 
 def lr_sweep(davis, out_dir: str | Path, sequences: list, lrs: list, cfg: ProbeConfig | None = None) -> dict:

@@ -43,6 +43,7 @@ from lipnb.model import LIP
 from lipnb.online import OnlineConfig
 from lipnb.online.config import HEADS
 from lipnb.online.inference import object_ids_of, segment_sequence
+from lipnb.online.pool import map_on_copies
 from lipnb.profiles import lab_setting
 from lipnb.repro import stages
 from lipnb.repro.release import recipe_name
@@ -88,15 +89,18 @@ def score_sequence(model: LIP, dataset: DavisDataset, name: str, cfg: OnlineConf
 
 
 def choose_recipe(model: LIP, dataset: DavisDataset, sequences: list, candidates: dict,
-                  max_frames: int = 25, log: Optional[callable] = print) -> tuple[str, list]:
-    """Run every candidate on ``sequences`` of ``dataset`` (training videos).
+                  max_frames: int = 25, log: Optional[callable] = print, jobs: int = 1) -> tuple[str, list]:
+    """Run every candidate on ``sequences`` of ``dataset`` (training videos), ``jobs`` sequences at
+    once (:mod:`lipnb.online.pool`).
 
     Returns ``(best name, rows)``: one row per (candidate, sequence) with its J&F, and the best
     candidate by mean J&F over the sequences (the first listed wins a tie).
     """
+    tasks = [(dataset, s, cfg, max_frames) for cfg in candidates.values() for s in sequences]
+    results = map_on_copies(model, score_sequence, tasks, jobs)
     rows, means = [], {}
-    for label, cfg in candidates.items():
-        scores = [dict(candidate=label, **score_sequence(model, dataset, s, cfg, max_frames)) for s in sequences]
+    for label in candidates:
+        scores = [dict(candidate=label, **next(results)) for _ in sequences]
         rows += scores
         means[label] = float(np.mean([r["J&F"] for r in scores]))
         if log:
@@ -154,7 +158,8 @@ def choose(run, zero_hidden: bool = False) -> OnlineConfig:
     frames = lab_setting(run.profile, "recipe_frames")
     print(f"choosing the online recipe on {len(names)} training sequence(s) ({', '.join(names)}), "
           f"first {frames} frames, {len(options)} candidates")
-    best, rows = choose_recipe(load_offline_model(run, zero_hidden), data, names, options, frames)
+    best, rows = choose_recipe(load_offline_model(run, zero_hidden), data, names, options, frames,
+                               jobs=run.online_jobs)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**key, "best": best, "sequences": names, "max_frames": frames,
                                 "rows": rows}, indent=1))

@@ -138,7 +138,7 @@ def write_report(rows: list[dict], folder: Path, profile: str, params: dict, tab
     per_seed.to_csv(folder / "ablation_seeds.csv", index=False)
     summary = summarize(rows)
     defaults = notebook_parameters(profile)
-    given = "".join(f" -p {k} {v}" for k, v in params.items() if k not in ("out_dir", "threads", "seed")
+    given = "".join(f" -p {k} {v}" for k, v in params.items() if k not in ("out_dir", "threads", "jobs", "seed")
                     and v != defaults[k])
     if tuple(tables) != TABLES:
         given = f" --tables {' '.join(tables)}" + given

@@ -111,7 +111,7 @@ class LIPRoIHeads(RoIHeads):
         return expand_slots(full_precision(self.box_predictor(rep, roi)), self.id_head.num_ids + 1, per_slot=4)
 
     def mask_logits(self, features, boxes: list, image_shapes: list) -> torch.Tensor:
-        """RoIAlign 28x28 + MaskHead + MaskPredictor: -> [R, num_ids + 1, 2M, 2M]."""
+        """RoIAlign MxM (``cfg.mask_roi_size``) + MaskHead + MaskPredictor: -> [R, num_ids + 1, 2M, 2M]."""
         roi = self.mask_roi_pool(features, boxes, image_shapes)
         logits = self.mask_predictor(self.mask_head(roi), roi)
         return expand_slots(logits, self.id_head.num_ids + 1)

@@ -11,6 +11,7 @@ One file per step::
     compose.py      compose_label_map: kept masks -> DAVIS label map, overlaps by score
     refresh.py      IdHeadRefresher: id-head fine-tuning on confident detections, cached features
     inference.py    segment_sequence (any frames), infer_davis (a split, with timing)
+    pool.py         map_on_copies: sequences at once, one process and model copy each (CPU)
 
 Diagnostics (the oracle, the online-recipe search) live in :mod:`lipnb.lab` and hook in through
 ``on_frame``; the commands 'lipnb segment' and 'lipnb infer' are in :mod:`lipnb.cli`.

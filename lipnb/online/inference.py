@@ -197,6 +197,7 @@ def infer_davis(
     progress: bool = True,
     resume: bool = False,
     on_sequence: Optional[Callable] = None,
+    jobs: int = 1,
 ) -> list[SequenceResult]:
     """Segment every sequence of ``dataset`` (or ``sequences``) into ``out_dir/<seq>/<frame>.png``
     at the annotations' resolution; per-sequence timing goes to ``out_dir/timing.{json,csv}``,
@@ -204,23 +205,34 @@ def infer_davis(
     an earlier, interrupted call with the same model and settings) are kept, not run again.
     ``on_sequence``: called with each sequence (a :class:`~lipnb.data.davis.DavisSequence`) before
     it runs; what it returns becomes :func:`segment_sequence`'s ``on_frame`` (the hook of the lab's
-    oracle, :func:`lipnb.lab.oracle.oracle_hook`)."""
+    oracle, :func:`lipnb.lab.oracle.oracle_hook`). ``jobs``: sequences segmented at once, each in
+    its own process (:mod:`lipnb.online.pool`; CPU, without ``on_sequence``)."""
     from tqdm.auto import tqdm
+
+    from .pool import map_on_copies
 
     out_dir, cfg = Path(out_dir), cfg or OnlineConfig()
     names = list(sequences or dataset.sequences)
     timing = out_dir / f"{TIMING_NAME}.json"
     done = {r["name"]: SequenceResult(**r) for r in json.loads(timing.read_text())} if resume and timing.is_file() else {}
-    results = [done[n] for n in names if n in done]
-    for name in tqdm([n for n in names if n not in done], desc="sequences", disable=not progress):
-        seq = dataset[name]
-        on_frame = on_sequence(seq) if on_sequence else None
-        result = segment_sequence(model, seq.read_frame, seq.num_frames, seq.first_mask(),
-                                  lambda i, ids, seq=seq: seq.write_result(out_dir, i, ids),
-                                  cfg, name, progress, on_frame)
-        results.append(result)
-        write_timing(out_dir, results)
-    return results
+    todo = [n for n in names if n not in done]
+    if on_sequence is not None and jobs > 1:
+        raise ValueError("infer_davis: on_sequence hooks run in this process only; use jobs=1")
+    tasks = [(dataset, name, out_dir, cfg, progress and jobs <= 1, on_sequence) for name in todo]
+    for _, result in tqdm(map_on_copies(model, _segment_davis, tasks, jobs, ordered=False), total=len(todo),
+                          desc="sequences", disable=not progress):
+        done[result.name] = result
+        write_timing(out_dir, [done[n] for n in names if n in done])
+    return [done[n] for n in names]
+
+
+def _segment_davis(model: LIP, dataset: DavisDataset, name: str, out_dir: Path, cfg: OnlineConfig,
+                   progress: bool, on_sequence: Optional[Callable]) -> SequenceResult:
+    """One sequence of :func:`infer_davis`, its masks written under ``out_dir/<name>/``."""
+    seq = dataset[name]
+    on_frame = on_sequence(seq) if on_sequence else None
+    return segment_sequence(model, seq.read_frame, seq.num_frames, seq.first_mask(),
+                            lambda i, ids: seq.write_result(out_dir, i, ids), cfg, name, progress, on_frame)
 
 
 def write_timing(out_dir: str | Path, results: list[SequenceResult]) -> tuple[Path, Path]:

@@ -75,12 +75,16 @@ print(run.describe())
 
 # %% [markdown]
 # ## The configuration
-# The fine-tuning `TrainConfig`: it starts from notebook 01's checkpoint.
+# The fine-tuning `TrainConfig`: it starts from notebook 01's checkpoint. Its network (`cfg.model`)
+# is the pre-trained one, except where the profile changes a field for this stage: > "The ROI aligned
+# feature resolution is 28x28 for mask head" (§5.1). `davis-cpu` pre-trains the mask head on RoIAlign 14
+# (28x28 masks) to fit its time budget and fine-tunes the same weights on RoIAlign 28 (56x56 masks).
 
 # %%
 cfg = stages.train_config(run, "finetune")
-{k: getattr(cfg, k) for k in ("data", "init", "max_iters", "lr", "milestones", "clip_length", "bptt_cut",
-                              "reverse_clips", "box_expand", "freeze", "rois_per_image", "use_static_memory")}
+{**{k: getattr(cfg, k) for k in ("data", "init", "max_iters", "lr", "milestones", "clip_length", "bptt_cut",
+                                 "reverse_clips", "box_expand", "freeze", "rois_per_image", "use_static_memory")},
+ "mask_roi_size": cfg.model["mask_roi_size"]}
 
 # %% [markdown]
 # ## A clip

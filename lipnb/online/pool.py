@@ -3,8 +3,8 @@
 Online inference works sequence by sequence, and every sequence fine-tunes its own copy of the
 offline model (§4.2), so sequences are independent. On a CPU the network is small for intra-op
 threading: measured on 2 cores (4 DAVIS 2016 val sequences, 280 frames, the released davis-cpu
-model and recipe), one process with 2 threads took 142 s, two processes with 1 thread each 97 s,
-with the same masks to float precision (mean IoU between the two 0.99993)::
+model of 2f40166 and its recipe), one process with 2 threads took 142 s, two processes with 1 thread
+each 97 s, with the same masks to float precision (mean IoU between the two 0.99993)::
 
     for result in map_on_copies(model, segment_one, [(dataset, name, out) for name in names], jobs=2):
         ...

@@ -34,6 +34,6 @@ def baseline(run: Run, es: EvalSet, method: str) -> Path:
                 seq.write_result(out, i, first)
     else:
         timings = probe_davis(es.scored, out, es.sequences, ProbeConfig(seed=run.seed), progress=False,
-                              jobs=run.online_jobs)
+                              jobs=run.jobs)
         print(f"  probe: {len(timings)} sequences in {sum(t['total_s'] for t in timings):.0f} s")
     return out

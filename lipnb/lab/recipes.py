@@ -159,7 +159,7 @@ def choose(run, zero_hidden: bool = False) -> OnlineConfig:
     print(f"choosing the online recipe on {len(names)} training sequence(s) ({', '.join(names)}), "
           f"first {frames} frames, {len(options)} candidates")
     best, rows = choose_recipe(load_offline_model(run, zero_hidden), data, names, options, frames,
-                               jobs=run.online_jobs)
+                               jobs=run.jobs)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**key, "best": best, "sequences": names, "max_frames": frames,
                                 "rows": rows}, indent=1))

@@ -39,14 +39,13 @@ def map_on_copies(model: torch.nn.Module, fn: Callable, tasks: Iterable[tuple], 
                   ordered: bool = True) -> Iterator:
     """``fn(model, *task)`` for each task, in ``jobs`` processes of ``torch threads // jobs`` threads
     (at least 1). Yields the results in the tasks' order, or as they finish (``ordered=False``:
-    ``(index, result)`` pairs). CPU models only; ``fn`` must not rely on changing ``model``."""
+    ``(index, result)`` pairs). A model on a GPU runs in this process, whatever ``jobs``; ``fn`` must
+    not rely on changing ``model``."""
     tasks = list(tasks)
-    if jobs <= 1 or len(tasks) <= 1:
+    if jobs <= 1 or len(tasks) <= 1 or next(model.parameters()).device.type != "cpu":
         for i, task in enumerate(tasks):
             yield fn(model, *task) if ordered else (i, fn(model, *task))
         return
-    if next(model.parameters()).device.type != "cpu":
-        raise ValueError("map_on_copies: jobs > 1 runs CPU models only; use jobs=1 on a GPU")
     threads = max(1, torch.get_num_threads() // jobs)
     jobs_list = [(i, fn, task) for i, task in enumerate(tasks)]
     with mp.get_context("spawn").Pool(min(jobs, len(tasks)), _init, (model, threads)) as pool:

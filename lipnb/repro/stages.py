@@ -114,11 +114,6 @@ class Run:
             return "cuda" if torch.cuda.is_available() else "cpu"
         return self.device
 
-    @property
-    def online_jobs(self) -> int:
-        """Sequences segmented at once (``jobs``; one at a time on a GPU)."""
-        return max(1, int(self.jobs)) if self.device_name() == "cpu" else 1
-
     def describe(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.params.items() if k != "out_dir")
 
@@ -304,7 +299,7 @@ def predict(run: Run, es: EvalSet, cfg, zero_hidden: bool = False, model=None) -
     model = model or load_offline_model(run, zero_hidden)
     print(f"online fine-tuning and inference: {len(es.sequences)} sequences -> {out.relative_to(run.out)}", flush=True)
     results = infer_davis(model, es.inferred, out, cfg, es.sequences, progress=True, resume=resume,
-                          jobs=run.online_jobs)
+                          jobs=run.jobs)
     for r in results:
         print(f"  {r.name}: {r.num_frames} frames, {r.num_objects} object(s), fine-tuning {r.finetune_iters} it "
               f"/ {r.finetune_s:.1f} s, {r.inference_fps:.1f} frames/s, found {r.found:.0%}")

@@ -79,12 +79,14 @@ print(run.describe())
 # is the pre-trained one, except where the profile changes a field for this stage: > "The ROI aligned
 # feature resolution is 28x28 for mask head" (§5.1). `davis-cpu` pre-trains the mask head on RoIAlign 14
 # (28x28 masks) to fit its time budget and fine-tunes the same weights on RoIAlign 28 (56x56 masks).
+# For the same budget (not in the paper) its mask loss reads only some of each frame's positive RoIs
+# (`mask_rois_per_image`; None reads them all, as Mask R-CNN does).
 
 # %%
 cfg = stages.train_config(run, "finetune")
 {**{k: getattr(cfg, k) for k in ("data", "init", "max_iters", "lr", "milestones", "clip_length", "bptt_cut",
                                  "reverse_clips", "box_expand", "freeze", "rois_per_image", "use_static_memory")},
- "mask_roi_size": cfg.model["mask_roi_size"]}
+ **{k: cfg.model[k] for k in ("mask_roi_size", "mask_rois_per_image")}}
 
 # %% [markdown]
 # ## A clip

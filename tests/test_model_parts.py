@@ -266,3 +266,19 @@ def test_backbone_loads_torchvision_and_detectron_checkpoints(tmp_path):
     load_resnet_checkpoint(dst2, str(tmp_path / "dt.pth"))
     for k, v in dst2.state_dict().items():  # Detectron's conv1 reads BGR: its input channels reverse
         assert torch.equal(v, state[k].flip(1) if k == "conv1.weight" else state[k]), k
+
+
+@pytest.mark.parametrize("cap", [None, 3])
+def test_mask_loss_reads_at_most_mask_rois_per_image_positives(cap):
+    """``mask_rois_per_image``: the mask head sees a random subset of at most that many of an
+    image's positive RoIs (None: all of them, as Mask R-CNN)."""
+    torch.manual_seed(0)
+    model = LIP(smoke(roi_batch_size_per_image=32, mask_rois_per_image=cap)).train()
+    seen = []
+    model.roi_heads.mask_head.register_forward_hook(lambda m, inp, out: seen.append(len(inp[0])))
+    ff = model.features([torch.rand(3, H, W), torch.rand(3, H, W)], targets=[target(), target()])
+    # 20 proposals per image, each a near copy of a true box: more positives than the 1:3 quota (8)
+    near = target()["boxes"].repeat(10, 1) + torch.rand(20, 4)
+    _, losses = model.roi_heads(ff.features, [near, near.clone()], ff.image_sizes, ff.targets)
+    assert seen == [2 * 8 if cap is None else 2 * cap]
+    assert torch.isfinite(losses["loss_mask"]) and losses["loss_mask"] > 0

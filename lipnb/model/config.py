@@ -61,6 +61,10 @@ class LIPConfig:
     # --- RoI sampling: "512 ROIs with foreground-to-background ratio 1:3"; 128 when fine-tuning ---
     roi_batch_size_per_image: int = 512
     roi_positive_fraction: float = 0.25
+    # The mask loss reads at most this many of an image's positive RoIs, a random subset (None: all of
+    # them, as Mask R-CNN). Not in the paper: a CPU budget's knob, since on a frame with one object
+    # the positives are near-copies of each other and the 56x56 mask head is most of a step's cost.
+    mask_rois_per_image: Optional[int] = None
     box_fg_iou_thresh: float = 0.5
     box_bg_iou_thresh: float = 0.5
     bbox_reg_weights: tuple = (10.0, 10.0, 5.0, 5.0)

@@ -49,6 +49,14 @@ def expand_slots(x: torch.Tensor, num_classes: int, per_slot: int = 1) -> torch.
     raise ValueError(f"cannot expand {slots} slots to {num_classes} classes")
 
 
+def keep_at_most(index: torch.Tensor, k: Optional[int]) -> torch.Tensor:
+    """A random subset of at most ``k`` entries of ``index [N]`` (all of it when ``k`` is None or
+    ``N <= k``), drawn from torch's global generator like the RoI sampler's draws."""
+    if k is None or index.numel() <= k:
+        return index
+    return index[torch.randperm(index.numel(), device=index.device)[:k]]
+
+
 def softmax_focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     """Focal loss [33] on the id softmax: mean over RoIs of ``-(1 - p_t)^gamma * log p_t``."""
     logp = F.log_softmax(logits, dim=-1).gather(1, labels[:, None]).squeeze(1)
@@ -88,6 +96,7 @@ class LIPRoIHeads(RoIHeads):
         self.id_loss = cfg.id_loss
         self.focal_gamma = cfg.focal_gamma
         self.stop_grad_below_id = False  # online fine-tuning: train only the id head's last layer
+        self.mask_rois_per_image = cfg.mask_rois_per_image
 
     @property
     def class_specific(self) -> bool:
@@ -137,8 +146,8 @@ class LIPRoIHeads(RoIHeads):
         loss_ce, loss_box = fastrcnn_loss(id_logits, deltas, labels, regression_targets)
         if self.id_loss == "focal":
             loss_ce = softmax_focal_loss(id_logits, torch.cat(labels), self.focal_gamma)
-        # the mask branch trains on the positive RoIs only
-        pos = [torch.where(lab > 0)[0] for lab in labels]
+        # the mask branch trains on the positive RoIs only (at most mask_rois_per_image of them)
+        pos = [keep_at_most(torch.where(lab > 0)[0], self.mask_rois_per_image) for lab in labels]
         mask_boxes = [p[i] for p, i in zip(proposals, pos)]
         logits = self.mask_logits(features, mask_boxes, image_shapes)
         loss_mask = maskrcnn_loss(logits, mask_boxes, [t["masks"] for t in targets],

@@ -234,7 +234,11 @@ def test_norm_levers_pretrain_on_their_own():
     from lipnb.lab import levers
 
     assert levers.pretrain_part(levers.LEVERS["baseline"]) == {} and levers.pretrain_part(levers.LEVERS["groups"]) == {}
-    assert levers.pretrain_part(levers.LEVERS["norm"]) == {"head_input_norm": "rms_pos"}
+    assert levers.pretrain_part(levers.LEVERS["norm"]) == {"model": {"head_input_norm": "rms_pos"}}
+    # pre-training with the memory on: its own pre-training and its own zero arm (which starts from it)
+    assert levers.pretrain_part(levers.LEVERS["pseudo_clips"]) == {
+        "train": {"static_memory": False, "pretrain_warm_passes": 2}}
+    assert levers.zero_key(levers.LEVERS["pseudo_clips"]) != levers.zero_key(levers.LEVERS["baseline"])
     assert levers.pretrain_part(levers.LEVERS["norm_groups"]) == levers.pretrain_part(levers.LEVERS["norm"])
     assert levers.LEVERS["norm_groups"]["train"] == levers.LEVERS["groups"]["train"]
     # the zero arm: the norm's is its own; the existing levers keep their zero-arm folders

@@ -142,3 +142,32 @@ def test_ddp_two_processes_equal_one_process(data, tmp_path):
     lb = (tmp_path / "single" / "log.jsonl").read_text().splitlines()
     for ra, rb in zip(map(json.loads, la), map(json.loads, lb)):
         assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-5)
+
+
+def test_pretraining_with_the_memory_on(data, tmp_path, monkeypatch):
+    """``pretrain_warm_passes`` (not in the paper): each image batch is passed 0..N times without
+    gradient before its loss pass reads the carried state, so the Conv-GRU's recurrent weights learn
+    in pre-training, where the paper's zero state leaves them as initialised; the draws repeat."""
+    from lipnb.model import LIP
+
+    with pytest.raises(ValueError, match="static_memory=False"):  # the paper's pre-training: state at zero
+        pretrain_cfg(data, pretrain_warm_passes=2)
+    with pytest.raises(ValueError, match="stage 'pretrain'"):
+        finetune_cfg(data, pretrain_warm_passes=1)
+
+    passes, warm_up = [], LIP.warm_up
+    monkeypatch.setattr(LIP, "warm_up", lambda self, frames, state=None: passes.append(len(frames)) or
+                        warm_up(self, frames, state))
+    recurrent = lambda path: {k: v for k, v in weights(path).items()  # noqa: E731
+                              if k.startswith("memory.") and ("conv_h_zr" in k or "conv_h." in k)}
+    runs = {}
+    for name, kw in (("zero", {}), ("on", dict(static_memory=False, pretrain_warm_passes=2)),
+                     ("on-again", dict(static_memory=False, pretrain_warm_passes=2))):
+        passes.clear()
+        train(pretrain_cfg(data, max_iters=4, batch_size=2, micro_batch=1, **kw), tmp_path / name, progress=False)
+        runs[name] = (list(passes), recurrent(tmp_path / name / "last.pt"))
+    assert set(runs["zero"][0]) == {0} and set(runs["on"][0]) <= {0, 1, 2} and max(runs["on"][0]) > 0
+    assert runs["on"][0] == runs["on-again"][0]
+    assert all(torch.equal(runs["on"][1][k], runs["on-again"][1][k]) for k in runs["on"][1])
+    moved = {k: float((runs["on"][1][k] - runs["zero"][1][k]).abs().max()) for k in runs["zero"][1]}
+    assert runs["zero"][1] and all(v > 0 for v in moved.values())

@@ -8,8 +8,9 @@ Each lever is a set of :class:`~lipnb.train.TrainConfig` fields (``train``) and
 :class:`~lipnb.model.LIPConfig` fields (``model``) applied to the fine-tuning stage; the defaults
 are the paper's (``baseline``). Per seed one pre-training is shared by every lever
 (``work/seed-<s>/work/pretrain``), except the levers that change the network (model fields in
-``PRETRAIN_MODEL``: ``norm``, ``norm_groups``), which pre-train with those fields once per seed
-(``work/seed-<s>/pretrain-<key>``, shared by the levers with the same fields). A lever's ``run``
+``PRETRAIN_MODEL``: ``norm``, ``norm_groups``) or the pre-training itself (``pretrain`` fields:
+``pseudo_clips``), which pre-train with those fields once per seed (``work/seed-<s>/pretrain-<key>``,
+shared by the levers with the same fields). A lever's ``run``
 fields (``groups_long``: ``finetune_iters``) change the run parameters of both arms. Per (lever, seed):
 
 * the dynamic model fine-tuned with the lever, and the zero-hidden-state model (Table 3's other
@@ -69,6 +70,10 @@ LEVERS["zero_wh_groups"] = {"train": {**LEVERS["groups"]["train"], "memory_recur
 LEVERS["norm_groups"] = {"train": dict(LEVERS["groups"]["train"]), "model": dict(LEVERS["norm"]["model"])}
 # groups with 3x the fine-tuning clips (a run parameter: both arms)
 LEVERS["groups_long"] = {"train": dict(LEVERS["groups"]["train"]), "run": {"finetune_iters": 90}}
+# (g) not in the paper (§4.1.1 pre-trains with the state at zero): pre-training with the memory on, each image
+# batch passed 0..2 times without gradient before its loss pass reads the carried state (TrainConfig fields
+# of the pre-training: ``pretrain``), so that the heads meet carried states and W_h learns from the start
+LEVERS["pseudo_clips"] = {"pretrain": {"static_memory": False, "pretrain_warm_passes": 2}}
 # the model fields that change the pre-trained network (a lever with one pre-trains on its own)
 PRETRAIN_MODEL = ("head_input_norm",)
 # the fields that cannot change a model fine-tuned with a static memory (its zero arm is shared)
@@ -154,23 +159,26 @@ def static_part(lever: dict) -> dict:
     """The lever's fields that can change a model fine-tuned with a static memory."""
     out = {part: {k: v for k, v in lever.get(part, {}).items() if k not in STATIC_IRRELEVANT[part]}
            for part in ("train", "model")}
-    if lever.get("run"):  # run parameters (fine-tuning length) change both arms
-        out["run"] = dict(lever["run"])
+    for part in ("run", "pretrain"):  # run parameters (fine-tuning length) and the pre-training change both arms
+        if lever.get(part):
+            out[part] = dict(lever[part])
     return out
 
 
 def pretrain_part(lever: dict) -> dict:
-    """The lever's model fields that change pre-training (empty: the seed's shared pre-training)."""
-    return {k: v for k, v in lever.get("model", {}).items() if k in PRETRAIN_MODEL}
+    """What the lever changes in pre-training: ``{"model": LIPConfig fields, "train": TrainConfig
+    fields}`` (empty: the seed's shared pre-training)."""
+    model = {k: v for k, v in lever.get("model", {}).items() if k in PRETRAIN_MODEL}
+    return {k: v for k, v in (("model", model), ("train", dict(lever.get("pretrain", {})))) if v}
 
 
 def pretrain_lever(run, fields: dict, folder: Path) -> dict:
-    """Pre-train into ``folder`` with the model ``fields`` (kept when already finished there)."""
+    """Pre-train into ``folder`` with ``fields`` (:func:`pretrain_part`; kept when already finished there)."""
     from lipnb.repro import stages
     from lipnb.train import train
 
     cfg = stages.train_config(run, "pretrain")
-    cfg = dataclasses.replace(cfg, model={**cfg.model, **fields})
+    cfg = dataclasses.replace(cfg, **fields.get("train", {}), model={**cfg.model, **fields.get("model", {})})
     done = stages.finished_summary(cfg, folder)
     if done is not None and json.loads((folder / "config.json").read_text())["train"] == json.loads(
             json.dumps(cfg.to_dict(), default=str)):
@@ -334,7 +342,12 @@ def write(rows: list[dict], out: Path, command: str, profile: str, params: dict,
                 "pre-training is run with that setting too (one per seed, shared by these levers; not the shared "
                 "baseline pre-training); their zero arm starts from it; their ||N|| carried/zero is 1 by "
                 "construction (the in-object ratio at P2, 2.9 for baseline, is 1.1-1.2: levers_runs.json)"]
-               if (own := [k for k, v in levers.items() if pretrain_part(v)]) else []),
+               if (own := [k for k, v in levers.items() if pretrain_part(v).get("model")]) else []),
+             *([f"{', '.join(warm)}: change the pre-training (not in the paper, whose pre-training holds the state at "
+                "zero, §4.1.1: TrainConfig.pretrain_warm_passes, each image batch passed 0..N times without gradient "
+                "and the loss pass reading the carried state), one pre-training per seed with it; both arms start "
+                "from it"]
+               if (warm := [k for k, v in levers.items() if pretrain_part(v).get("train")]) else []),
              *([f"{', '.join(longer)}: run parameters of both arms (dynamic and zero) changed by the lever's run fields "
                 "(finetune_iters: fine-tuning clips per arm)"]
                if (longer := [k for k, v in levers.items() if v.get("run")]) else []),

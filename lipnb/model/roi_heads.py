@@ -96,6 +96,8 @@ class LIPRoIHeads(RoIHeads):
         self.id_loss = cfg.id_loss
         self.focal_gamma = cfg.focal_gamma
         self.stop_grad_below_id = False  # online fine-tuning: train only the id head's last layer
+        if cfg.mask_rois_per_image is not None and cfg.mask_rois_per_image < 1:
+            raise ValueError(f"mask_rois_per_image must be None or >= 1, got {cfg.mask_rois_per_image}")
         self.mask_rois_per_image = cfg.mask_rois_per_image
 
     @property

@@ -75,6 +75,13 @@ class TrainConfig:
     # their random initialisation; "zero" sets them to zero, so that the carried state first enters
     # only through eq. 1d's (1 - z) h and the recurrent weights are learned from nothing. None: as loaded.
     memory_recurrent_init: Optional[str] = None
+    # Pre-training with the memory on (not in the paper, which holds the state at zero in pre-training,
+    # §4.1.1; needs ``static_memory=False``): each micro-batch of images is first passed d times through
+    # the network without loss or gradient, d drawn uniformly from 0..pretrain_warm_passes (reproducible
+    # from the seed and the batch's stream position), and the loss pass reads the state they carried: a
+    # still image as a clip that does not move. The heads then learn on carried states as well as on the
+    # zero state, and the Conv-GRU's recurrent weights get gradients from the start. 0: off.
+    pretrain_warm_passes: int = 0
 
     # --- optimisation: SGD with a step schedule ---
     batch_size: int = 16  # images (pretrain) or clips (finetune) per step, all processes together
@@ -110,6 +117,9 @@ class TrainConfig:
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp must be none, bf16 or fp16, got {self.amp!r}")
         self.scales, self.milestones, self.freeze = tuple(self.scales), tuple(self.milestones), tuple(self.freeze)
+        if self.pretrain_warm_passes and (self.stage != "pretrain" or self.use_static_memory):
+            raise ValueError(f"pretrain_warm_passes={self.pretrain_warm_passes} needs stage 'pretrain' with "
+                             f"static_memory=False (got stage {self.stage!r}, static_memory {self.static_memory})")
         self.clip_sources, self.clip_source_weights = tuple(self.clip_sources), tuple(self.clip_source_weights)
         if self.clip_source_weights and len(self.clip_source_weights) != 1 + len(self.clip_sources):
             raise ValueError(f"clip_source_weights needs one share per source (data + clip_sources: "

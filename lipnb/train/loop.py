@@ -41,22 +41,25 @@ CHECKPOINT_NAME = "last.pt"
 class StageForward(nn.Module):
     """The forward pass of a training step, as one module so DDP can wrap it.
 
-    pretrain: ``(images [B] of [3,H,W], targets [B]) -> losses`` (one frame, state zero);
+    pretrain: ``(images [B] of [3,H,W], targets [B]) -> losses`` (one frame, state zero; with
+    ``pretrain_warm_passes`` the state the same images carried through 0..that many earlier passes);
     finetune: ``(frames [T][B], targets [T][B]) -> losses`` averaged over the T frames, the
     state detached after every ``bptt_cut`` frames (None: full BPTT, optionally with each
     frame's activations recomputed in the backward pass to save memory).
     """
 
-    def __init__(self, model: nn.Module, stage: str, bptt_cut, checkpoint_frames: bool = False, warmup: int = 0):
+    def __init__(self, model: nn.Module, stage: str, bptt_cut, checkpoint_frames: bool = False, warmup: int = 0,
+                 pretrain_warm_passes: int = 0):
         super().__init__()
         self.model, self.stage, self.bptt_cut, self.checkpoint_frames = model, stage, bptt_cut, checkpoint_frames
-        self.warmup = warmup
+        self.warmup, self.pretrain_warm_passes = warmup, pretrain_warm_passes
 
     def forward(self, inputs, targets, warmup: int | None = None) -> dict:
         """``warmup``: this batch's warm-up frames (a drawn warm-up, ``TrainConfig.warmup_frames_max``);
         None: the stage's fixed ``self.warmup``."""
         if self.stage == "pretrain":
-            return self.model(inputs, targets)[0]
+            passes = int(torch.randint(0, self.pretrain_warm_passes + 1, ())) if self.pretrain_warm_passes else 0
+            return self.model(inputs, targets, self.model.warm_up([inputs] * passes))[0]
         warmup = self.warmup if warmup is None else int(warmup)
         if not self.checkpoint_frames:
             return self.model.forward_clip(inputs, targets, bptt_cut=self.bptt_cut, warmup=warmup)
@@ -146,7 +149,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, stop_at: 
         restore_rng(ckpt["rng"])
         start = int(ckpt["step"])
     stop = min(cfg.max_iters, stop_at if stop_at is not None else cfg.max_iters)
-    forward = StageForward(model, cfg.stage, cfg.bptt_cut, cfg.checkpoint_activations, cfg.clip_warmup)
+    forward = StageForward(model, cfg.stage, cfg.bptt_cut, cfg.checkpoint_activations, cfg.clip_warmup,
+                           cfg.pretrain_warm_passes)
     if dist.enabled:
         forward = nn.parallel.DistributedDataParallel(
             forward, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)

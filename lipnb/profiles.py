@@ -76,12 +76,10 @@ MODEL = {  # LIPConfig fields that differ from the paper's defaults (lipnb/model
     # RoIAlign 14 -> 28x28 masks in pre-training (the paper: 28 -> 56x56). Measured (issue 22): RoIAlign
     # 28 makes a pre-training step on COCO tiny + procedural 0.91 s instead of 0.67 s (2 threads), which
     # the 90-minute budget does not hold; fine-tuning switches to 28 (STAGE_MODEL below).
-    # The mask loss reads at most 16 positive RoIs per image (of up to 32; not in the paper): measured
-    # (issue 22), a pre-training step at the end of pre-training takes 0.51 s instead of 0.60 s, but the
-    # whole pre-training of the be02a3b reference ran only 74 s faster, and that reference scored 2.7 J&F
-    # below f5d9405's, 2.5 of them with its pre-training (results/README): the next reference should
-    # pre-train on every positive again (drop this field), which the 90 minutes hold.
-    "davis-cpu": dict(**_LITE0, **_DAVIS_CPU_HEADS, mask_rois_per_image=16),
+    # Pre-training reads every positive RoI in the mask loss. Measured (issue 22, results/README): a cap of
+    # 16 (be02a3b's reference) saved only 74 s of pre-training and scored 2.7 J&F below f5d9405's, 2.5 of
+    # them with its pre-training.
+    "davis-cpu": dict(**_LITE0, **_DAVIS_CPU_HEADS),
     # The same heads on ResNet-18 at half width trained from scratch (the first davis-cpu reference).
     "davis-cpu-scratch": dict(depth=18, width=0.5, resampling="authors", **_DAVIS_CPU_HEADS),
     # Real DAVIS frames on one GPU: the ImageNet-trained EfficientNet-Lite0 trunk with the paper's

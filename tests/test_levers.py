@@ -230,11 +230,47 @@ def test_head_input_norm_rejects_unknown(model):
         LIP(LIPConfig.from_dict({**model.cfg.to_dict(), "head_input_norm": "layer"}))
 
 
+# --------------------------------------------------------------------------- update_gate_bias (not in the paper)
+
+
+def _model_with_gate_bias(bias):
+    cfg = profiles.train_config("smoke", "finetune")
+    torch.manual_seed(0)
+    return build_model(dataclasses.replace(cfg, model={**cfg.model, "update_gate_bias": bias}), 4,
+                       load_init=False).eval()
+
+
+def test_update_gate_bias_opens_the_gate_and_brings_the_scales_together():
+    from lipnb.model import LIPConfig
+
+    assert LIPConfig().update_gate_bias == 0.0  # the paper: GN_z's shift starts at 0
+    frames = _frames(4)
+    closed, opened = _model_with_gate_bias(0.0), _model_with_gate_bias(2.0)
+    assert all(not c.gn_z.bias.detach().any() for c in closed.memory.cells)
+    assert all(torch.equal(c.gn_z.bias, torch.full_like(c.gn_z.bias, 2.0)) for c in opened.memory.cells)
+    # only GN_z's shift differs between the two models
+    diff = [k for k, v in closed.state_dict().items() if not torch.equal(v, opened.state_dict()[k])]
+    assert diff and all(k.startswith("memory.cells.") and k.endswith("gn_z.bias") for k in diff)
+
+    def mean_z_and_scale_gap(model):
+        with torch.no_grad():
+            model.features(frames[0], None)
+            z = sum(float(g["z"].mean()) for g in model.gates) / len(model.gates)
+        gap = [abs(float(a.norm() / b.norm()) - 1) for c, zero, _ in _play(model, frames)[1:]
+               for a, b in zip(c.values(), zero.values())]
+        return z, sum(gap) / len(gap)
+
+    (z0, gap0), (z2, gap2) = mean_z_and_scale_gap(closed), mean_z_and_scale_gap(opened)
+    assert z0 == pytest.approx(0.5, abs=0.05) and z2 > 0.8
+    assert gap2 < 0.5 * gap0  # ||N|| carried / zero nearer 1 with the gate open
+
+
 def test_norm_levers_pretrain_on_their_own():
     from lipnb.lab import levers
 
     assert levers.pretrain_part(levers.LEVERS["baseline"]) == {} and levers.pretrain_part(levers.LEVERS["groups"]) == {}
     assert levers.pretrain_part(levers.LEVERS["norm"]) == {"model": {"head_input_norm": "rms_pos"}}
+    assert levers.pretrain_part(levers.LEVERS["gate_open"]) == {"model": {"update_gate_bias": 2.0}}
     # pre-training with the memory on: its own pre-training and its own zero arm (which starts from it)
     assert levers.pretrain_part(levers.LEVERS["pseudo_clips"]) == {
         "train": {"static_memory": False, "pretrain_warm_passes": 2}}

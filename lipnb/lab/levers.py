@@ -8,7 +8,7 @@ Each lever is a set of :class:`~lipnb.train.TrainConfig` fields (``train``) and
 :class:`~lipnb.model.LIPConfig` fields (``model``) applied to the fine-tuning stage; the defaults
 are the paper's (``baseline``). Per seed one pre-training is shared by every lever
 (``work/seed-<s>/work/pretrain``), except the levers that change the network (model fields in
-``PRETRAIN_MODEL``: ``norm``, ``norm_groups``) or the pre-training itself (``pretrain`` fields:
+``PRETRAIN_MODEL``: ``norm``, ``norm_groups``, ``gate_open``) or the pre-training itself (``pretrain`` fields:
 ``pseudo_clips``), which pre-train with those fields once per seed (``work/seed-<s>/pretrain-<key>``,
 shared by the levers with the same fields). A lever's ``run``
 fields (``groups_long``: ``finetune_iters``) change the run parameters of both arms. Per (lever, seed):
@@ -74,8 +74,20 @@ LEVERS["groups_long"] = {"train": dict(LEVERS["groups"]["train"]), "run": {"fine
 # batch passed 0..2 times without gradient before its loss pass reads the carried state (TrainConfig fields
 # of the pre-training: ``pretrain``), so that the heads meet carried states and W_h learns from the start
 LEVERS["pseudo_clips"] = {"pretrain": {"static_memory": False, "pretrain_warm_passes": 2}}
+# (h) not in the paper: every Conv-GRU's update gate starts open (GN_z's shift 2, z near 0.88: LIPConfig.update_gate_bias),
+# so that the zero state's N = z h~ and a carried N are of nearly one scale and N leans on the current frame; an
+# initialisation, so the seed's pre-training is run with it
+LEVERS["gate_open"] = {"model": {"update_gate_bias": 2.0}}
 # the model fields that change the pre-trained network (a lever with one pre-trains on its own)
-PRETRAIN_MODEL = ("head_input_norm",)
+PRETRAIN_MODEL = ("head_input_norm", "update_gate_bias")
+# what each of those fields is, for the table's notes
+PRETRAIN_MODEL_NOTES = {
+    "head_input_norm": "LIPConfig.head_input_norm, the heads read N rescaled per position to a fixed channel RMS, "
+                       "the carried state is not; its ||N|| carried/zero is 1 by construction (the in-object ratio "
+                       "at P2, 2.9 for baseline, is 1.1-1.2: levers_runs.json)",
+    "update_gate_bias": "LIPConfig.update_gate_bias, the initial shift of every Conv-GRU's GN_z (the update gate's "
+                        "bias; the paper's 0)",
+}
 # the fields that cannot change a model fine-tuned with a static memory (its zero arm is shared)
 STATIC_IRRELEVANT = {"train": ("warmup_frames", "warmup_frames_max", "memory_recurrent_init"), "model": ("carry",)}
 SITUATIONS = {"hider": "occlusion", "twin": "crossing", "leaver": "leaving-returning", "distinct": "other"}
@@ -337,12 +349,11 @@ def write(rows: list[dict], out: Path, command: str, profile: str, params: dict,
              "||N|| carried/zero = norm of the heads' input N with the state carried over the same frame's with a "
              "zero state (frames 5..)",
              "levers: " + "; ".join(f"{k}: {json.dumps(v, default=str)}" for k, v in levers.items()),
-             *([f"{', '.join(own)}: change the network (not in the paper: LIPConfig.head_input_norm, the heads read N "
-                "rescaled per position to a fixed channel RMS, the carried state is not), so each seed's "
-                "pre-training is run with that setting too (one per seed, shared by these levers; not the shared "
-                "baseline pre-training); their zero arm starts from it; their ||N|| carried/zero is 1 by "
-                "construction (the in-object ratio at P2, 2.9 for baseline, is 1.1-1.2: levers_runs.json)"]
-               if (own := [k for k, v in levers.items() if pretrain_part(v).get("model")]) else []),
+             *(f"{', '.join(own)}: change the network (not in the paper: {PRETRAIN_MODEL_NOTES[field]}), so each "
+               "seed's pre-training is run with that setting too (one per seed, shared by the levers with the same "
+               "fields; not the shared baseline pre-training); their zero arm starts from it"
+               for field in PRETRAIN_MODEL
+               if (own := [k for k, v in levers.items() if field in pretrain_part(v).get("model", {})])),
              *([f"{', '.join(warm)}: change the pre-training (not in the paper, whose pre-training holds the state at "
                 "zero, §4.1.1: TrainConfig.pretrain_warm_passes, each image batch passed 0..N times without gradient "
                 "and the loss pass reading the carried state), one pre-training per seed with it; both arms start "

@@ -44,6 +44,11 @@ class LIPConfig:
     # "rms_pos" also removes most of the in-object excess (P2 object ratio 2.4 -> 1.17; "rms": 1.46).
     # Changes the network: pre-train with it too.
     head_input_norm: str = "none"
+    # NOT in the paper (issue 21): the initial shift of each Conv-GRU's GN_z (the update gate's bias).
+    # 0: the paper (GN's default). b > 0 starts the gate open (z near sigmoid(b)), so that N = (1 - z) h + z h~
+    # leans on the current frame: the zero state's N = z h~ and a carried one are then of nearly one
+    # scale, and moving objects are less smeared over past frames. An initialisation only: pre-train with it.
+    update_gate_bias: float = 0.0
 
     # --- RPN (§5.1): 5 aspect ratios x 5 sizes, one size per level ---
     anchor_sizes: tuple = (32, 64, 128, 256, 512)

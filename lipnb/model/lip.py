@@ -120,7 +120,8 @@ class LIP(nn.Module):
         self.memory = None
         if cfg.use_memory:
             self.memory = VisualMemory(channels, cfg.hidden_channels, len(LEVELS), cfg.gru_kernel,
-                                       cfg.gn_groups, static=cfg.static_memory)
+                                       cfg.gn_groups, static=cfg.static_memory,
+                                       update_gate_bias=cfg.update_gate_bias)
             channels = cfg.hidden_channels
         self.path_aug = PathAugmentation(cfg.resampling) if cfg.path_augmentation else None
         self.rpn = build_rpn(cfg, channels)

@@ -14,6 +14,10 @@ The state lives with the caller (one tensor per level), so a clip is played by p
 returned state back in. ``static=True`` feeds a zero hidden state every frame ("As the training
 is on static images, we set hidden states to be zeros without update", §4.1.1; Table 3).
 
+Not in the paper (issue 21): ``update_gate_bias`` is the initial shift of GN_z (the GroupNorm that
+stands in for the update gate's bias); 0 is the paper's (and PyTorch's) default. A positive value
+starts the gate open, z = sigmoid(b) where GN_z's output is 0, so that N leans on the current frame.
+
 In training, a zero state is fed as explicit zero tensors (as the authors' code does), so that
 W_hz, W_hr and W_h take part in the step: their gradient is zero, but weight decay applies to
 them, as it does to every other weight. In eval the h-convolutions are skipped (they add 0).
@@ -41,7 +45,8 @@ class ConvGRUCell(nn.Module):
     with ``h=None`` meaning the zero state (then the h-convolutions are skipped: they would add 0).
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3, gn_groups: int = 32):
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3, gn_groups: int = 32,
+                 update_gate_bias: float = 0.0):
         super().__init__()
         p = kernel_size // 2
         self.hidden_channels = hidden_channels
@@ -52,6 +57,7 @@ class ConvGRUCell(nn.Module):
         self.gn_z, self.gn_r, self.gn_h = norm(hidden_channels), norm(hidden_channels), norm(hidden_channels)
         for conv in (self.conv_x, self.conv_h_zr, self.conv_h):
             nn.init.kaiming_uniform_(conv.weight, a=1)
+        nn.init.constant_(self.gn_z.bias, update_gate_bias)
 
     def forward(self, x: torch.Tensor, h: Optional[torch.Tensor] = None):
         xz, xr, xh = self.conv_x(x).chunk(3, dim=1)  # W_xz*x, W_xr*x, W_x*x
@@ -76,11 +82,12 @@ class VisualMemory(nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, num_levels: int = 5,
-                 kernel_size: int = 3, gn_groups: int = 32, static: bool = False):
+                 kernel_size: int = 3, gn_groups: int = 32, static: bool = False, update_gate_bias: float = 0.0):
         super().__init__()
         self.static = static
         self.cells = nn.ModuleList(
-            ConvGRUCell(in_channels, hidden_channels, kernel_size, gn_groups) for _ in range(num_levels)
+            ConvGRUCell(in_channels, hidden_channels, kernel_size, gn_groups, update_gate_bias)
+            for _ in range(num_levels)
         )
 
     def forward(self, features: list, state: State = None):

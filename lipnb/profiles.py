@@ -77,8 +77,8 @@ MODEL = {  # LIPConfig fields that differ from the paper's defaults (lipnb/model
     # 28 makes a pre-training step on COCO tiny + procedural 0.91 s instead of 0.67 s (2 threads), which
     # the 90-minute budget does not hold; fine-tuning switches to 28 (STAGE_MODEL below).
     # Pre-training reads every positive RoI in the mask loss. Measured (issue 22, results/README): a cap of
-    # 16 (be02a3b's reference) saved only 74 s of pre-training and scored 2.7 J&F below f5d9405's, 2.5 of
-    # them with its pre-training.
+    # 16 saved only 74 s of pre-training; be02a3b's reference with it scored 55.5 J&F, 378f4c3's without
+    # it 58.0 (pre-training is deterministic, and nothing else differed between the two runs).
     "davis-cpu": dict(**_LITE0, **_DAVIS_CPU_HEADS),
     # The same heads on ResNet-18 at half width trained from scratch (the first davis-cpu reference).
     "davis-cpu-scratch": dict(depth=18, width=0.5, resampling="authors", **_DAVIS_CPU_HEADS),

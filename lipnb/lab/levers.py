@@ -74,7 +74,7 @@ LEVERS["groups_long"] = {"train": dict(LEVERS["groups"]["train"]), "run": {"fine
 # batch passed 0..2 times without gradient before its loss pass reads the carried state (TrainConfig fields
 # of the pre-training: ``pretrain``), so that the heads meet carried states and W_h learns from the start
 LEVERS["pseudo_clips"] = {"pretrain": {"static_memory": False, "pretrain_warm_passes": 2}}
-# (h) not in the paper: every Conv-GRU's update gate starts open (GN_z's shift 2, z near 0.88: LIPConfig.update_gate_bias),
+# (h) not in the paper: every Conv-GRU's update gate starts open (GN_z's shift 2, z about 0.84: LIPConfig.update_gate_bias),
 # so that the zero state's N = z h~ and a carried N are of nearly one scale and N leans on the current frame; an
 # initialisation, so the seed's pre-training is run with it
 LEVERS["gate_open"] = {"model": {"update_gate_bias": 2.0}}

@@ -78,9 +78,8 @@ LEVERS["pseudo_clips"] = {"pretrain": {"static_memory": False, "pretrain_warm_pa
 # so that the zero state's N = z h~ and a carried N are of nearly one scale and N leans on the current frame; an
 # initialisation, so the seed's pre-training is run with it
 LEVERS["gate_open"] = {"model": {"update_gate_bias": 2.0}}
-# the model fields that change the pre-trained network (a lever with one pre-trains on its own)
-PRETRAIN_MODEL = ("head_input_norm", "update_gate_bias")
-# what each of those fields is, for the table's notes
+# the model fields that change the pre-trained network (a lever with one pre-trains on its own), with what each
+# is, for the table's notes
 PRETRAIN_MODEL_NOTES = {
     "head_input_norm": "LIPConfig.head_input_norm, the heads read N rescaled per position to a fixed channel RMS, "
                        "the carried state is not; its ||N|| carried/zero is 1 by construction (the in-object ratio "
@@ -88,6 +87,7 @@ PRETRAIN_MODEL_NOTES = {
     "update_gate_bias": "LIPConfig.update_gate_bias, the initial shift of every Conv-GRU's GN_z (the update gate's "
                         "bias; the paper's 0)",
 }
+PRETRAIN_MODEL = tuple(PRETRAIN_MODEL_NOTES)
 # the fields that cannot change a model fine-tuned with a static memory (its zero arm is shared)
 STATIC_IRRELEVANT = {"train": ("warmup_frames", "warmup_frames_max", "memory_recurrent_init"), "model": ("carry",)}
 SITUATIONS = {"hider": "occlusion", "twin": "crossing", "leaver": "leaving-returning", "distinct": "other"}

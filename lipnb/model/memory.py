@@ -16,7 +16,8 @@ is on static images, we set hidden states to be zeros without update", §4.1.1; 
 
 Not in the paper (issue 21): ``update_gate_bias`` is the initial shift of GN_z (the GroupNorm that
 stands in for the update gate's bias); 0 is the paper's (and PyTorch's) default. A positive value
-starts the gate open, z = sigmoid(b) where GN_z's output is 0, so that N leans on the current frame.
+starts the gate open, z = sigmoid(b) where GN_z's normalised value is 0, so that N leans on the
+current frame.
 
 In training, a zero state is fed as explicit zero tensors (as the authors' code does), so that
 W_hz, W_hr and W_h take part in the step: their gradient is zero, but weight decay applies to

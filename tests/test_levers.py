@@ -296,6 +296,18 @@ def test_zero_recurrent_weights_at_finetuning_start(model, tmp_path):
         profiles.train_config("smoke", "finetune", memory_recurrent_init="small")
 
 
+def test_memory_gate_shift_opens_every_update_gate_at_finetuning_start(model, tmp_path):
+    torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict()}, tmp_path / "pre.pt")
+    as_loaded = build_model(profiles.train_config("smoke", "finetune", init=str(tmp_path / "pre.pt")), 4)
+    opened = build_model(profiles.train_config("smoke", "finetune", init=str(tmp_path / "pre.pt"),
+                                               memory_gate_shift=2.0), 4)
+    a, b = dict(as_loaded.memory.named_parameters()), dict(opened.memory.named_parameters())
+    shifts = [k for k in b if k.endswith("gn_z.bias")]
+    assert len(shifts) == len(opened.memory.cells) and all(bool((b[k] == 2.0).all()) for k in shifts)
+    assert all(not bool((a[k] == 2.0).any()) for k in shifts)
+    assert all(torch.equal(a[k], b[k]) for k in b if k not in shifts)  # the rest as loaded
+
+
 def test_the_levers_command_collects_a_stopped_call_into_its_table(tmp_path):
     from lipnb.cli.levers import main
     from lipnb.paths import RESULTS_DIR

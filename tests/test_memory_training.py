@@ -115,6 +115,29 @@ def test_memory_statistics_shapes_and_weight_change():
     assert norms[1]["z_gamma"] == 2 and norms[1]["z_abs_beta"] == 0.5 and norms[1]["r_gamma"] == 1
 
 
+def test_state_trace_starts_at_one_and_a_shut_gate_keeps_it_there():
+    frames, _, _ = render_sequence(0, 1, num_frames=8, height=64, width=96, split="val")
+
+    class Seq:
+        num_frames = 8
+        read_frame = staticmethod(lambda i: frames[i])
+
+    model = random_model(model_config("smoke"), seed=0)
+    rows = memory_stats.state_trace(model, Seq(), last=4)
+    assert len(rows) == 5 * len(memory_stats.LEVEL_NAMES)
+    first = [r for r in rows if r["frame"] == 0]
+    assert all(r["norm_ratio"] == pytest.approx(1) and r["cosine"] == pytest.approx(1) for r in first)
+    assert any(abs(r["norm_ratio"] - 1) > 0.05 for r in rows if r["frame"] > 0)  # a carried state changes H
+    with torch.no_grad():  # z = 1 everywhere: eq. 1d forgets the state, H_t = h~_t with or without it ...
+        for cell in model.memory.cells:
+            cell.gn_z.weight.zero_()
+            cell.gn_z.bias.fill_(50.0)
+            cell.conv_h.weight.zero_()  # ... when h~ does not read it either
+            cell.conv_h_zr.weight.zero_()
+    shut = memory_stats.state_trace(model, Seq(), last=4)
+    assert all(r["norm_ratio"] == pytest.approx(1, abs=1e-5) for r in shut)
+
+
 def test_gate_selectivity_sees_a_gate_that_opens_on_the_object():
     frames, masks, _ = render_sequence(0, 1, num_frames=8, height=64, width=96, split="val")
 

@@ -78,6 +78,8 @@ LEVERS["pseudo_clips"] = {"pretrain": {"static_memory": False, "pretrain_warm_pa
 # so that the zero state's N = z h~ and a carried N are of nearly one scale and N leans on the current frame; an
 # initialisation, so the seed's pre-training is run with it
 LEVERS["gate_open"] = {"model": {"update_gate_bias": 2.0}}
+# (i) the same shift set when fine-tuning starts (TrainConfig.memory_gate_shift), on the shared pre-training
+LEVERS["gate_shift"] = {"train": {"memory_gate_shift": 2.0}}
 # the model fields that change the pre-trained network (a lever with one pre-trains on its own), with what each
 # is, for the table's notes
 PRETRAIN_MODEL_NOTES = {

@@ -197,6 +197,30 @@ def plot_memory_statistics(models: dict):
     return fig
 
 
+def state_trace(model, seq, last: int | None = None) -> list[dict]:
+    """How fast the memory fills: for every frame ``t``, per level, ``||H_t|| / ||H_t^0||`` and the
+    cosine of ``H_t`` with ``H_t^0``, where ``H_t`` is the Conv-GRU's output with the state carried
+    from frame 0 and ``H_t^0`` the same frame's with a zero input state. A trace that is flat from
+    frame k on says states older than k frames add nothing new: a training clip of warm-up + clip
+    length >= k meets the states inference meets. Rows: ``{"frame", "level", "norm_ratio", "cosine"}``."""
+    from lipnb.online.inference import to_image
+
+    model = model.eval()
+    device = next(model.parameters()).device
+    n = seq.num_frames if last is None else min(seq.num_frames, last + 1)
+    rows, state = [], None
+    with torch.no_grad():
+        for t in range(n):
+            image = [to_image(seq.read_frame(t), device)]
+            carried = model.features(image, state).state
+            zero = model.features(image, None).state
+            state = carried
+            for level, (a, b) in enumerate(zip(carried, zero)):
+                rows.append({"frame": t, "level": LEVEL_NAMES[level], "norm_ratio": float(a.norm() / b.norm()),
+                             "cosine": float(torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0))})
+    return rows
+
+
 def compare_runs(runs: dict, sequences: int = 4, last: int = 24) -> dict:
     """``label -> run folder`` (with ``work/pretrain/last.pt`` and ``work/finetune/last.pt``) ->
     ``models``: ``label -> (statistics averaged over sequences, weight_change)``; ``gates``:

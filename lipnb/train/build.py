@@ -148,6 +148,10 @@ def build_model(cfg: TrainConfig, num_ids: int, load_init: bool = True):
             model.cfg.num_ids = num_ids
         if cfg.memory_recurrent_init == "zero" and model.memory is not None:
             zero_recurrent_weights(model.memory)
+        if cfg.memory_gate_shift is not None and model.memory is not None:
+            with torch.no_grad():
+                for cell in model.memory.cells:
+                    cell.gn_z.bias.fill_(cfg.memory_gate_shift)
     else:
         if cfg.stage == "finetune" and load_init:
             warnings.warn("fine-tuning without --init: the model starts from random weights", stacklevel=2)

@@ -75,6 +75,11 @@ class TrainConfig:
     # their random initialisation; "zero" sets them to zero, so that the carried state first enters
     # only through eq. 1d's (1 - z) h and the recurrent weights are learned from nothing. None: as loaded.
     memory_recurrent_init: Optional[str] = None
+    # The shift of every Conv-GRU's GN_z (the update gate's bias, eq. 1a) set to this when fine-tuning
+    # starts from a pre-trained model (not in the paper; LIPConfig.update_gate_bias is the same at
+    # initialisation). 2 opens the gate, z about 0.88 where GN_z's normalised value is 0, so that N
+    # leans on the current frame and the carried state enters at about (1 - z) = 0.12. None: as loaded.
+    memory_gate_shift: Optional[float] = None
     # Pre-training with the memory on (not in the paper, which holds the state at zero in pre-training,
     # §4.1.1; needs ``static_memory=False``): each micro-batch of images is first passed d times through
     # the network without loss or gradient, d drawn uniformly from 0..pretrain_warm_passes (reproducible

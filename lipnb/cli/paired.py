@@ -1,4 +1,4 @@
-"""``python -m lipnb.cli.paired A.json B.json [LABEL=A.json:B.json ...]``: per-sequence J&F of A minus
+"""``python -m lipnb.cli.paired LABEL=A.json:B.json [...] [--out CSV]``: per-sequence J&F of A minus
 B on DAVIS 2016 val, beside each sequence's motion and object size, and the rank correlation of the
 difference with each (:mod:`lipnb.lab.paired`)."""
 
@@ -36,6 +36,10 @@ def main(argv=None) -> int:
     table = pd.DataFrame([{"sequence": s, **sequence_traits(data[s]), **{k: c[s] for k, c in columns.items()}}
                           for s in names]).sort_values("motion")
     print(table.round(3).to_string(index=False))
+    for k, c in columns.items():
+        d = np.array([c[s] for s in names])
+        print(f"{k}: A - B {d.mean():+.2f} J&F (std over sequences {d.std(ddof=1):.2f}), A better on "
+              f"{int((d > 0).sum())} of {len(d)} sequences")
     for trait in TRAITS:
         half = table.sort_values(trait)
         low, high = half.iloc[: len(half) // 2], half.iloc[len(half) // 2:]

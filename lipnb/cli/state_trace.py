@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.4f")
     wide = table.pivot_table(index="frame", columns="level", values="norm_ratio").round(2)
+    print("||H_t|| carried / zero state, mean over the sequences:")
     print(wide.loc[[t for t in (0, 1, 2, 3, 5, 8, 11, 15, 20, 30, 40) if t in wide.index]].to_string())
     print(f"[state_trace] {len(table)} rows -> {out}")
     return 0

@@ -142,18 +142,8 @@ def state_scale(model, seq, last: int | None = None, steady_from: int = STEADY_F
     absolute value inside the object masks (``object_ratio``)."""
     import torch.nn.functional as F
 
-    model = model.eval()
-    device = next(model.parameters()).device
-    from lipnb.online.inference import to_image
-
-    n = seq.num_frames if last is None else min(seq.num_frames, last + 1)
     ratios, obj = [], []
-    state = None
-    for i in range(n):
-        image = [to_image(seq.read_frame(i), device)]
-        ff = model.features(image, state)
-        zero = model.features(image, None)
-        state = ff.state
+    for i, ff, zero in carried_and_zero(model, seq, last):
         if i < steady_from:
             continue
         mask = torch.from_numpy(seq.read_mask(i) > 0).float()[None, None]
@@ -203,22 +193,30 @@ def state_trace(model, seq, last: int | None = None) -> list[dict]:
     from frame 0 and ``H_t^0`` the same frame's with a zero input state. A trace that is flat from
     frame k on says states older than k frames add nothing new: a training clip of warm-up + clip
     length >= k meets the states inference meets. Rows: ``{"frame", "level", "norm_ratio", "cosine"}``."""
+    rows = []
+    for t, carried, zero in carried_and_zero(model, seq, last):
+        for level, (a, b) in enumerate(zip(carried.state, zero.state)):
+            rows.append({"frame": t, "level": LEVEL_NAMES[level], "norm_ratio": float(a.norm() / b.norm()),
+                         "cosine": float(torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0))})
+    return rows
+
+
+def carried_and_zero(model, seq, last: int | None = None):
+    """Play ``seq``'s frames ``0..last`` through ``model`` (eval, no gradient) twice over: yields
+    ``(t, FrameFeatures with the state carried from frame 0, FrameFeatures of the same frame with a
+    zero input state)``."""
     from lipnb.online.inference import to_image
 
     model = model.eval()
     device = next(model.parameters()).device
     n = seq.num_frames if last is None else min(seq.num_frames, last + 1)
-    rows, state = [], None
+    state = None
     with torch.no_grad():
         for t in range(n):
             image = [to_image(seq.read_frame(t), device)]
-            carried = model.features(image, state).state
-            zero = model.features(image, None).state
-            state = carried
-            for level, (a, b) in enumerate(zip(carried, zero)):
-                rows.append({"frame": t, "level": LEVEL_NAMES[level], "norm_ratio": float(a.norm() / b.norm()),
-                             "cosine": float(torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0))})
-    return rows
+            carried = model.features(image, state)
+            state = carried.state
+            yield t, carried, model.features(image, None)
 
 
 def compare_runs(runs: dict, sequences: int = 4, last: int = 24) -> dict:

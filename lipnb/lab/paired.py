@@ -40,14 +40,9 @@ def sequence_traits(seq, area_every: int = 5) -> dict:
     """``{"motion", "area"}`` of a sequence with a true mask on every frame (module docstring)."""
     if len(seq.annotation_paths) < 2:
         raise ValueError(f"sequence {seq.name!r}: motion needs a true mask on every frame")
-    ious, prev = [], None
-    for i in range(seq.num_frames):
-        m = seq.read_mask(i) > 0
-        if prev is not None:
-            union = (m | prev).sum()
-            ious.append((m & prev).sum() / union if union else 1.0)
-        prev = m
-    area = [(seq.read_mask(i) > 0).mean() for i in range(0, seq.num_frames, area_every)]
+    masks = [seq.read_mask(i) > 0 for i in range(seq.num_frames)]
+    ious = [(a & b).sum() / union if (union := (a | b).sum()) else 1.0 for a, b in zip(masks, masks[1:])]
+    area = [m.mean() for m in masks[::area_every]]
     return {"motion": float(1 - np.mean(ious)), "area": float(np.mean(area))}
 
 
